@@ -1,0 +1,184 @@
+"""SQLAlchemy models. Alembic migrations in storage/migrations create and evolve these tables."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+# SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL gets 64-bit ids.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite stores them naive)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        return value
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+class Lead(Base):
+    __tablename__ = "leads"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    display_name: Mapped[str | None] = mapped_column(String(200))
+    stage: Mapped[str] = mapped_column(String(32), default="lead")
+    consent: Mapped[str] = mapped_column(String(16), default="unknown")
+    consent_updated_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    profile: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_activity_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    merged_into_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("leads.id"))
+
+
+class Identity(Base):
+    __tablename__ = "identities"
+    __table_args__ = (UniqueConstraint("kind", "app", "value"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    lead_id: Mapped[int] = mapped_column(BigId, ForeignKey("leads.id"), index=True)
+    kind: Mapped[str] = mapped_column(String(24))
+    app: Mapped[str] = mapped_column(String(64), default="")
+    value: Mapped[str] = mapped_column(String(200))
+    verified: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Touchpoint(Base):
+    __tablename__ = "touchpoints"
+    # One touchpoint of a kind per inbox row: a reprocessed event cannot count twice.
+    __table_args__ = (
+        UniqueConstraint("inbox_id", "kind"),
+        Index("ix_touchpoints_lead_id_occurred_at", "lead_id", "occurred_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    lead_id: Mapped[int] = mapped_column(BigId, ForeignKey("leads.id"))
+    kind: Mapped[str] = mapped_column(String(40))
+    scene: Mapped[str] = mapped_column(String(100))
+    channel: Mapped[str] = mapped_column(String(100))
+    source_code: Mapped[str | None] = mapped_column(String(200))
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    inbox_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("inbox.id"))
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+
+
+class LeadTag(Base):
+    __tablename__ = "lead_tags"
+
+    lead_id: Mapped[int] = mapped_column(BigId, ForeignKey("leads.id"), primary_key=True)
+    tag: Mapped[str] = mapped_column(String(100), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class LeadMerge(Base):
+    __tablename__ = "lead_merges"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    survivor_id: Mapped[int] = mapped_column(BigId, ForeignKey("leads.id"), index=True)
+    merged_id: Mapped[int] = mapped_column(BigId, ForeignKey("leads.id"), index=True)
+    identity_kind: Mapped[str] = mapped_column(String(24))
+    identity_value: Mapped[str] = mapped_column(String(200))
+    moved: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    inbox_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("inbox.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class MergeConflict(Base):
+    __tablename__ = "merge_conflicts"
+    __table_args__ = (UniqueConstraint("lead_id", "other_lead_id", "identity_kind", "identity_value"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    lead_id: Mapped[int] = mapped_column(BigId, ForeignKey("leads.id"), index=True)
+    other_lead_id: Mapped[int] = mapped_column(BigId, ForeignKey("leads.id"), index=True)
+    identity_kind: Mapped[str] = mapped_column(String(24))
+    identity_value: Mapped[str] = mapped_column(String(200))
+    reason: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    inbox_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("inbox.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class InboxEvent(Base):
+    """Every accepted callback, written before WeChat gets its answer."""
+
+    __tablename__ = "inbox"
+    __table_args__ = (Index("ix_inbox_status_id", "status", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    source: Mapped[str] = mapped_column(String(8))
+    dedup_key: Mapped[str] = mapped_column(String(400), unique=True)
+    msg_type: Mapped[str] = mapped_column(String(40))
+    event: Mapped[str | None] = mapped_column(String(60))
+    from_user: Mapped[str] = mapped_column(String(128))
+    create_time: Mapped[int] = mapped_column(BigInteger)
+    payload: Mapped[str] = mapped_column(Text)
+    reply: Mapped[str | None] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(12), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    next_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    processed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class OutboxMessage(Base):
+    """Outbound WeChat / WeCom calls: recorded here, sent (live) or only kept (sandbox)."""
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
+    target: Mapped[str] = mapped_column(String(16))
+    method: Mapped[str] = mapped_column(String(80))
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
