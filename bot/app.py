@@ -1,0 +1,112 @@
+"""The aiohttp application: routes, middleware and the lifetimes of everything it owns."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from bot.callbacks import add_routes
+from bot.config import Config
+from bot.context import Services
+from bot.dispatch import Router
+from bot.inbound import OA, WECOM
+from bot.inbox import InboxWriter
+from bot.keys import (
+    CONFIG,
+    ENGINE,
+    INBOX_WRITER,
+    PIPELINE,
+    PROCESSOR,
+    REDIS,
+    ROUTER,
+    SCHEDULER,
+    SERVICES,
+    SESSIONS,
+)
+from bot.middleware import error_middleware
+from bot.pipeline import CallbackPipeline
+from bot.processor import InboxProcessor
+from sdr_console.api import add_api_routes
+from storage.db import create_engine, is_sqlite, session_factory
+from storage.migrate import is_current, upgrade
+from storage.redis import create_redis
+
+log = logging.getLogger(__name__)
+
+
+class SchemaOutdated(RuntimeError):
+    pass
+
+
+async def database_ctx(app: web.Application) -> AsyncIterator[None]:
+    cfg = app[CONFIG]
+    engine = create_engine(cfg.database)
+    try:
+        if is_sqlite(cfg.database.url):
+            await upgrade(engine)  # the embedded default keeps itself current
+        elif not await is_current(engine):
+            raise SchemaOutdated("the database schema is not at the latest migration: "
+                                 "run `leadrelay db upgrade --config PATH` first")
+        app[ENGINE] = engine
+        app[SESSIONS] = session_factory(engine)
+        yield
+    finally:
+        await engine.dispose()
+
+
+async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
+    client = create_redis(app[CONFIG].redis.url)
+    app[REDIS] = client
+    yield
+    await client.aclose()
+
+
+async def clients_ctx(app: web.Application) -> AsyncIterator[None]:
+    from bot.wechat_api import OfficialAccountAPI, WeComAPI
+
+    cfg = app[CONFIG]
+    live = cfg.wechat.mode == "live"
+    prefix = cfg.redis.key_prefix
+    oa_api = OfficialAccountAPI(cfg.wechat, app[REDIS], prefix) if live else None
+    wecom_api = WeComAPI(cfg.wecom, app[REDIS], prefix) if live and cfg.wecom.enabled else None
+    app[SERVICES] = Services(config=cfg, redis=app[REDIS], oa_api=oa_api, wecom_api=wecom_api)
+    yield
+    for api in (oa_api, wecom_api):
+        if api is not None:
+            await api.aclose()
+
+
+async def inbox_ctx(app: web.Application) -> AsyncIterator[None]:
+    cfg = app[CONFIG]
+    app_ids = {OA: cfg.wechat.app_id, WECOM: cfg.wecom.corp_id}
+    processor = InboxProcessor(app[ENGINE], app[SESSIONS], app[ROUTER], app[SERVICES], cfg.inbox, app_ids)
+    writer = InboxWriter(app[ENGINE], max_batch=cfg.inbox.max_batch, flushers=cfg.inbox.flushers,
+                         on_stored=processor.notify)
+    scheduler = AsyncIOScheduler()
+    scheduler.add_job(processor.sweep, "interval", seconds=cfg.inbox.sweep_interval_s, id="inbox-sweep",
+                      max_instances=1, coalesce=True)
+    processor.start()
+    writer.start()
+    await processor.sweep(grace_s=0)  # events a killed process answered but never handled
+    scheduler.start()
+    app[PROCESSOR], app[INBOX_WRITER], app[SCHEDULER] = processor, writer, scheduler
+    app[PIPELINE] = CallbackPipeline(app[ROUTER], app[SERVICES], writer)
+    yield
+    scheduler.shutdown(wait=False)
+    await writer.stop()
+    await processor.stop()
+
+
+def create_app(config: Config, *, router: Router | None = None) -> web.Application:
+    from handlers import build_router
+
+    app = web.Application(middlewares=[error_middleware], client_max_size=config.server.max_body_bytes)
+    app[CONFIG] = config
+    app[ROUTER] = router or build_router()
+    app.cleanup_ctx.extend([database_ctx, redis_ctx, clients_ctx, inbox_ctx])
+    add_routes(app, config)
+    add_api_routes(app)
+    return app

@@ -1,0 +1,55 @@
+"""``leadrelay`` command line: the only place that reads the environment."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+
+from bot.config import Config, load_config
+from bot.errors import ConfigError
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="leadrelay", description="WeChat / WeCom lead capture bot")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the bot and API server")
+    serve.add_argument("--config", required=True, help="path to the TOML configuration")
+    serve.add_argument("--demo", action="store_true", help="load demo leads into an empty database first")
+    serve.add_argument("--port", type=int, help="override server.port")
+    db = sub.add_parser("db", help="database maintenance")
+    db_sub = db.add_subparsers(dest="db_command", required=True)
+    up = db_sub.add_parser("upgrade", help="apply Alembic migrations up to the latest")
+    up.add_argument("--config", required=True)
+    return parser
+
+
+def _load(path: str) -> Config:
+    return load_config(path, os.environ)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=os.environ.get("LEADRELAY_LOG_LEVEL", "INFO"),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    try:
+        config = _load(args.config)
+    except ConfigError as exc:
+        print(f"leadrelay: {exc}", file=sys.stderr)
+        return 2
+    if args.command == "db":
+        from storage.cli import db_upgrade
+
+        asyncio.run(db_upgrade(config))
+        print("database is at the latest migration")
+        return 0
+    from bot.serve import serve
+
+    return serve(config, demo=args.demo, port=args.port)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

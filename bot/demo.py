@@ -1,0 +1,49 @@
+"""Demo data: a handful of prospects arriving through the real pipeline, as their callbacks would."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from aiohttp import web
+from sqlalchemy import func, select
+
+from bot.inbound import OA, WECOM, build_event
+from bot.keys import CONFIG, PIPELINE, SESSIONS
+from bot.security import parse_xml
+from bot.simulate import oa_event, oa_text, wecom_contact_event
+from storage.models import InboxEvent
+
+log = logging.getLogger(__name__)
+
+
+def demo_callbacks(corp_id: str, now: int) -> list[tuple[str, str]]:
+    day = 86_400
+    return [
+        (OA, oa_event("o_demo_zhang", "subscribe", "qrscene_expo2026", at=now - 6 * day)),
+        (OA, oa_text("o_demo_zhang", "你们的产品价格多少", 900001, at=now - 6 * day + 60)),
+        (OA, oa_event("o_demo_li", "subscribe", "qrscene_sem_brand", at=now - 3 * day)),
+        (OA, oa_event("o_demo_li", "CLICK", "menu_whitepaper", at=now - 3 * day + 30)),
+        (OA, oa_event("o_demo_wang", "subscribe", at=now - 2 * day)),
+        (OA, oa_event("o_demo_wang", "SCAN", "live_0312", at=now - day)),
+        (OA, oa_event("o_demo_zhao", "subscribe", "qrscene_booth_b12", at=now - day)),
+        (OA, oa_event("o_demo_zhao", "unsubscribe", at=now - 3600)),
+        (WECOM, wecom_contact_event(corp_id, "add_external_contact", "sales_chen", "wm_demo_sun",
+                                    state="sales_card", at=now - 5 * day)),
+    ]
+
+
+async def load_demo_on_startup(app: web.Application) -> None:
+    cfg = app[CONFIG]
+    async with app[SESSIONS]() as session:
+        if (await session.execute(select(func.count()).select_from(InboxEvent))).scalar_one():
+            log.info("demo: database already has events; not loading demo data")
+            return
+    count = 0
+    for source, xml in demo_callbacks(cfg.wecom.corp_id, int(time.time())):
+        if source == WECOM and not cfg.wecom.enabled:
+            continue
+        app_id = cfg.wechat.app_id if source == OA else cfg.wecom.corp_id
+        await app[PIPELINE].accept(build_event(source, app_id, parse_xml(xml.encode())), xml)
+        count += 1
+    log.info("demo: %d callbacks fed through the pipeline", count)

@@ -1,0 +1,57 @@
+"""Official Account events and messages: who it is, where they came from, what they did."""
+
+from __future__ import annotations
+
+from bot import filters as F
+from bot.context import HandlerContext
+from bot.dispatch import Router
+from bot.inbound import OA
+from handlers.common import OA_CHANNEL, oa_identity, oa_user_info, source_for, unionid_identity
+from leads.sources import oa_scene_code
+
+router = Router("oa")
+
+
+@router.on(F.source(OA), F.event("subscribe", "scan"))
+async def follow_or_scan(ctx: HandlerContext) -> None:
+    ev = ctx.event
+    info = await oa_user_info(ctx, ev.from_user) if ev.event == "subscribe" else {}
+    lead = await ctx.leads.resolve([oa_identity(ctx), *unionid_identity(info.get("unionid"))],
+                                   now=ctx.occurred_at, inbox_id=ctx.inbox_id)
+    code = oa_scene_code(ev.event, ev.get("EventKey"))
+    source = source_for(ctx, code, channel=OA_CHANNEL, scene="qrcode" if code else "follow")
+    await ctx.leads.merge_profile(lead, {"oa_following": True})
+    await ctx.leads.add_touchpoint(lead, kind=f"oa_{ev.event}", source=source, occurred_at=ctx.occurred_at,
+                                   inbox_id=ctx.inbox_id, detail={"event_key": ev.get("EventKey")})
+
+
+@router.on(F.source(OA), F.event("unsubscribe"))
+async def unfollow(ctx: HandlerContext) -> None:
+    lead = await ctx.leads.resolve([oa_identity(ctx)], now=ctx.occurred_at, inbox_id=ctx.inbox_id)
+    await ctx.leads.set_consent(lead, "revoked", ctx.occurred_at)
+    await ctx.leads.merge_profile(lead, {"oa_following": False})
+    source = source_for(ctx, None, channel=OA_CHANNEL, scene="unfollow")
+    await ctx.leads.add_touchpoint(lead, kind="oa_unsubscribe", source=source, occurred_at=ctx.occurred_at,
+                                   inbox_id=ctx.inbox_id)
+
+
+@router.on(F.source(OA), F.msg_type("event"))
+async def other_event(ctx: HandlerContext) -> None:
+    """Menu clicks, link views, location reports...: a touch with the event's key as detail."""
+    ev = ctx.event
+    lead = await ctx.leads.resolve([oa_identity(ctx)], now=ctx.occurred_at, inbox_id=ctx.inbox_id)
+    scene = "menu" if ev.event in ("click", "view") else (ev.event or "event")
+    await ctx.leads.add_touchpoint(lead, kind=f"oa_{ev.event}", occurred_at=ctx.occurred_at, inbox_id=ctx.inbox_id,
+                                   source=source_for(ctx, None, channel=OA_CHANNEL, scene=scene),
+                                   detail={"event_key": ev.get("EventKey")})
+
+
+@router.on(F.source(OA))
+async def message(ctx: HandlerContext) -> None:
+    """Text, image, voice, location, link...: a conversation touch."""
+    ev = ctx.event
+    lead = await ctx.leads.resolve([oa_identity(ctx)], now=ctx.occurred_at, inbox_id=ctx.inbox_id)
+    detail = {"msg_id": ev.get("MsgId"), "content": (ev.get("Content") or "")[:2000]}
+    await ctx.leads.add_touchpoint(lead, kind=f"oa_message_{ev.msg_type}", occurred_at=ctx.occurred_at,
+                                   inbox_id=ctx.inbox_id, detail=detail,
+                                   source=source_for(ctx, None, channel=OA_CHANNEL, scene="conversation"))

@@ -1,0 +1,52 @@
+"""WeCom customer contact events: a company member added, edited or lost an external contact."""
+
+from __future__ import annotations
+
+from bot import filters as F
+from bot.context import HandlerContext
+from bot.dispatch import Router
+from bot.inbound import WECOM
+from handlers.common import WECOM_CHANNEL, source_for, unionid_identity, wecom_contact, wecom_identity
+
+router = Router("wecom")
+
+
+@router.on(F.source(WECOM), F.change_type("add_external_contact", "add_half_external_contact"))
+async def contact_added(ctx: HandlerContext) -> None:
+    ev = ctx.event
+    external_userid = ev.get("ExternalUserID")
+    if not external_userid:
+        return
+    contact = await wecom_contact(ctx, external_userid)
+    lead = await ctx.leads.resolve(
+        [wecom_identity(ctx, external_userid), *unionid_identity(contact.get("unionid"))],
+        now=ctx.occurred_at, inbox_id=ctx.inbox_id, display_name=contact.get("name"),
+    )
+    state = ev.get("State")
+    source = source_for(ctx, state, channel=WECOM_CHANNEL, scene="contact_me" if state else "add_contact")
+    await ctx.leads.merge_profile(lead, {"wecom_owner": ev.get("UserID")})
+    await ctx.leads.add_touchpoint(lead, kind="wecom_add_contact", source=source, occurred_at=ctx.occurred_at,
+                                   inbox_id=ctx.inbox_id,
+                                   detail={"owner": ev.get("UserID"), "welcome_code": ev.get("WelcomeCode")})
+
+
+@router.on(F.source(WECOM), F.change_type("edit_external_contact", "del_external_contact", "del_follow_user"))
+async def contact_changed(ctx: HandlerContext) -> None:
+    ev = ctx.event
+    change = ev.get("ChangeType") or ""
+    external_userid = ev.get("ExternalUserID")
+    if not external_userid:
+        return
+    lead = await ctx.leads.resolve([wecom_identity(ctx, external_userid)],
+                                   now=ctx.occurred_at, inbox_id=ctx.inbox_id)
+    if change == "del_follow_user":
+        # The customer removed the company member: no more marketing through WeCom.
+        await ctx.leads.set_consent(lead, "revoked", ctx.occurred_at)
+    await ctx.leads.add_touchpoint(lead, kind=f"wecom_{change}", occurred_at=ctx.occurred_at, inbox_id=ctx.inbox_id,
+                                   source=source_for(ctx, None, channel=WECOM_CHANNEL, scene="contact"),
+                                   detail={"owner": ev.get("UserID")})
+
+
+@router.on(F.source(WECOM))
+async def other(ctx: HandlerContext) -> None:
+    """Messages and other events from employees to the agent app carry no customer: nothing to record."""
