@@ -7,7 +7,13 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from leads.identity import (
-    OA_OPENID, PHONE, UNIONID, WECOM_EXTERNAL, IdentityKey, KnownLead, plan_resolution,
+    OA_OPENID,
+    PHONE,
+    UNIONID,
+    WECOM_EXTERNAL,
+    IdentityKey,
+    KnownLead,
+    plan_resolution,
 )
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)

@@ -19,7 +19,7 @@ async def _send(session: aiohttp.ClientSession, base: str, xml: str) -> bool:
     try:
         async with session.post(f"{base}/wechat/callback?{req.query}", data=req.body) as resp:
             return resp.status == 200 and await resp.text() == "success"
-    except (aiohttp.ClientError, asyncio.TimeoutError):
+    except (TimeoutError, aiohttp.ClientError):
         return False
 
 
