@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from wechatpy.replies import TextReply
 
 from bot.config import Config
 from bot.inbound import InboundEvent
@@ -53,3 +54,7 @@ class ReplyContext:
 
     event: InboundEvent
     services: Services
+
+    def text(self, content: str) -> str:
+        """A passive text reply to the sender, rendered by wechatpy."""
+        return TextReply(source=self.event.to_user, target=self.event.from_user, content=content).render()
