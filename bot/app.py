@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 
@@ -18,6 +20,7 @@ from bot.keys import (
     CONFIG,
     ENGINE,
     INBOX_WRITER,
+    OUTBOX_SENDER,
     PIPELINE,
     PROCESSOR,
     REDIS,
@@ -27,6 +30,8 @@ from bot.keys import (
     SESSIONS,
 )
 from bot.middleware import error_middleware
+from bot.outbox import OutboxSender
+from bot.outbox_methods import ApiClients
 from bot.pipeline import CallbackPipeline
 from bot.processor import InboxProcessor
 from sdr_console.api import add_api_routes
@@ -79,6 +84,21 @@ async def clients_ctx(app: web.Application) -> AsyncIterator[None]:
             await api.aclose()
 
 
+async def outbox_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Live mode: send what handlers recorded in the outbox. Sandbox mode keeps it recorded only."""
+    services = app[SERVICES]
+    if services.oa_api is None and services.wecom_api is None:
+        yield
+        return
+    sender = OutboxSender(app[ENGINE], ApiClients(oa=services.oa_api, wecom=services.wecom_api))
+    task = asyncio.create_task(sender.run(), name="outbox-sender")
+    app[OUTBOX_SENDER] = sender
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 async def inbox_ctx(app: web.Application) -> AsyncIterator[None]:
     cfg = app[CONFIG]
     app_ids = {OA: cfg.wechat.app_id, WECOM: cfg.wecom.corp_id}
@@ -106,7 +126,7 @@ def create_app(config: Config, *, router: Router | None = None) -> web.Applicati
     app = web.Application(middlewares=[error_middleware], client_max_size=config.server.max_body_bytes)
     app[CONFIG] = config
     app[ROUTER] = router or build_router()
-    app.cleanup_ctx.extend([database_ctx, redis_ctx, clients_ctx, inbox_ctx])
+    app.cleanup_ctx.extend([database_ctx, redis_ctx, clients_ctx, outbox_ctx, inbox_ctx])
     add_routes(app, config)
     add_api_routes(app)
     return app

@@ -12,6 +12,7 @@ from bot.config import Config
 from bot.context import Services
 from bot.dispatch import Router
 from bot.inbox import InboxWriter
+from bot.outbox import OutboxSender
 from bot.pipeline import CallbackPipeline
 from bot.processor import InboxProcessor
 
@@ -25,3 +26,4 @@ INBOX_WRITER = web.AppKey("inbox_writer", InboxWriter)
 PROCESSOR = web.AppKey("processor", InboxProcessor)
 PIPELINE = web.AppKey("pipeline", CallbackPipeline)
 SCHEDULER = web.AppKey("scheduler", AsyncIOScheduler)
+OUTBOX_SENDER = web.AppKey("outbox_sender", OutboxSender)

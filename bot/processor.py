@@ -64,6 +64,7 @@ class InboxProcessor:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
         self._workers = []
+        log.info("inbox processor stopped: %d events handled by this process", self.processed)
 
     def notify(self, inbox_ids: list[int]) -> None:
         if not self._workers:

@@ -1,8 +1,8 @@
 """initial schema
 
 Revision ID: 0001
-Revises: 
-Create Date: 2026-11-23 23:31:53.585491
+Revises:
+Create Date: 2026-11-23 23:43:37.453886
 """
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from alembic import op
 
 from storage.models import UTCDateTime
+
 
 revision = '0001'
 down_revision = None
@@ -66,6 +67,7 @@ def upgrade() -> None:
     sa.Column('status', sa.String(length=16), nullable=False),
     sa.Column('attempts', sa.Integer(), nullable=False),
     sa.Column('last_error', sa.Text(), nullable=True),
+    sa.Column('next_attempt_at', UTCDateTime(), nullable=True),
     sa.Column('response', sa.JSON(), nullable=True),
     sa.Column('created_at', UTCDateTime(), nullable=False),
     sa.Column('sent_at', UTCDateTime(), nullable=True),
@@ -73,7 +75,7 @@ def upgrade() -> None:
     sa.UniqueConstraint('idempotency_key', name=op.f('uq_outbox_idempotency_key'))
     )
     with op.batch_alter_table('outbox', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_outbox_status'), ['status'], unique=False)
+        batch_op.create_index('ix_outbox_status_next_attempt_at', ['status', 'next_attempt_at'], unique=False)
 
     op.create_table('identities',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), autoincrement=True, nullable=False),
@@ -178,7 +180,7 @@ def downgrade() -> None:
 
     op.drop_table('identities')
     with op.batch_alter_table('outbox', schema=None) as batch_op:
-        batch_op.drop_index(batch_op.f('ix_outbox_status'))
+        batch_op.drop_index('ix_outbox_status_next_attempt_at')
 
     op.drop_table('outbox')
     with op.batch_alter_table('leads', schema=None) as batch_op:

@@ -1,0 +1,92 @@
+"""What the outbox can send: method name -> target, required payload keys and the async send function.
+
+Register a new kind of outbound call with ``register_method``; ``bot.outbox.enqueue`` refuses unknown
+methods and incomplete payloads, so a bad row is caught where it is written, not when it is sent.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from bot.wechat_api import OfficialAccountAPI, WeComAPI
+
+
+@dataclass(frozen=True)
+class ApiClients:
+    """The live API clients the sender may use; a target without a client is simply not sent."""
+
+    oa: OfficialAccountAPI | None = None
+    wecom: WeComAPI | None = None
+
+    @property
+    def targets(self) -> frozenset[str]:
+        return frozenset(name for name in ("oa", "wecom") if getattr(self, name) is not None)
+
+
+SendFn = Callable[[ApiClients, dict[str, Any]], Awaitable[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class OutboxMethod:
+    target: str
+    required: tuple[str, ...]
+    send: SendFn
+    # Some calls are worthless once late (a welcome code expires 20 s after the add event).
+    max_age_s: float | None = None
+
+
+def _oa(apis: ApiClients) -> OfficialAccountAPI:
+    if apis.oa is None:  # the sender only claims rows for configured targets
+        raise RuntimeError("Official Account API not configured")
+    return apis.oa
+
+
+def _wecom(apis: ApiClients) -> WeComAPI:
+    if apis.wecom is None:
+        raise RuntimeError("WeCom API not configured")
+    return apis.wecom
+
+
+async def _oa_custom_text(apis: ApiClients, p: dict[str, Any]) -> dict[str, Any]:
+    return await _oa(apis).send_custom_text(p["openid"], p["content"])
+
+
+async def _oa_template(apis: ApiClients, p: dict[str, Any]) -> dict[str, Any]:
+    return await _oa(apis).send_template(p["openid"], p["template_id"], p["data"], url=p.get("url"))
+
+
+async def _wecom_welcome(apis: ApiClients, p: dict[str, Any]) -> dict[str, Any]:
+    return await _wecom(apis).send_welcome_msg(p["welcome_code"], p["text"])
+
+
+async def _wecom_app_text(apis: ApiClients, p: dict[str, Any]) -> dict[str, Any]:
+    return await _wecom(apis).send_app_text(p["userid"], p["content"])
+
+
+METHODS: dict[str, OutboxMethod] = {
+    "oa.custom_text": OutboxMethod("oa", ("openid", "content"), _oa_custom_text),
+    "oa.template": OutboxMethod("oa", ("openid", "template_id", "data"), _oa_template),
+    "wecom.welcome": OutboxMethod("wecom", ("welcome_code", "text"), _wecom_welcome, max_age_s=20.0),
+    "wecom.app_text": OutboxMethod("wecom", ("userid", "content"), _wecom_app_text),
+}
+
+
+def register_method(name: str, method: OutboxMethod) -> None:
+    if name in METHODS:
+        raise ValueError(f"outbox method {name!r} is already registered")
+    METHODS[name] = method
+
+
+# Errors that no retry can fix: the row fails at once instead of burning its attempts.
+PERMANENT_ERRCODES = frozenset({
+    40003,  # invalid openid
+    40037,  # invalid template_id
+    43004,  # the user does not follow the OA
+    45015,  # outside the 48 h customer-service window
+    41051,  # welcome code already used
+    48002,  # the secret lacks the permission for this API
+    81013,  # no valid WeCom recipient
+    84061,  # not an external contact of the company
+})
