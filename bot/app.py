@@ -102,7 +102,8 @@ async def outbox_ctx(app: web.Application) -> AsyncIterator[None]:
 async def inbox_ctx(app: web.Application) -> AsyncIterator[None]:
     cfg = app[CONFIG]
     app_ids = {OA: cfg.wechat.app_id, WECOM: cfg.wecom.corp_id}
-    processor = InboxProcessor(app[ENGINE], app[SESSIONS], app[ROUTER], app[SERVICES], cfg.inbox, app_ids)
+    processor = InboxProcessor(app[ENGINE], app[SESSIONS], app[ROUTER], app[SERVICES], cfg.inbox, app_ids,
+                               wait_for_ingest=lambda limit_s: writer.wait_idle(limit_s))
     writer = InboxWriter(app[ENGINE], max_batch=cfg.inbox.max_batch, flushers=cfg.inbox.flushers,
                          on_stored=processor.notify)
     scheduler = AsyncIOScheduler()

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from aiohttp import web
 
 from bot.config import Config
@@ -13,14 +15,21 @@ from bot.security import Envelope, check_timestamp, parse_xml, verify_signature
 SUCCESS = "success"
 
 
-def _oa_envelope(cfg: Config) -> Envelope | None:
-    w = cfg.wechat
-    return Envelope(w.token, w.encoding_aes_key, w.app_id, work=False) if w.encoding_aes_key else None
+@dataclass(frozen=True, slots=True)
+class Envelopes:
+    oa: Envelope | None  # None: plaintext mode
+    wecom: Envelope | None  # None: WeCom not configured
+
+    @classmethod
+    def from_config(cls, cfg: Config) -> Envelopes:
+        w, c = cfg.wechat, cfg.wecom
+        return cls(
+            oa=Envelope(w.token, w.encoding_aes_key, w.app_id, work=False) if w.encoding_aes_key else None,
+            wecom=Envelope(c.token, c.encoding_aes_key, c.corp_id, work=True) if c.enabled else None,
+        )
 
 
-def _wecom_envelope(cfg: Config) -> Envelope:
-    w = cfg.wecom
-    return Envelope(w.token, w.encoding_aes_key, w.corp_id, work=True)
+ENVELOPES = web.AppKey("envelopes", Envelopes)
 
 
 def _query(request: web.Request, name: str) -> str:
@@ -48,7 +57,7 @@ async def oa_receive(request: web.Request) -> web.Response:
     nonce = _query(request, "nonce")
     verify_signature(request.query.get("signature"), cfg.wechat.token, timestamp, nonce)
     body = await request.read()
-    envelope = _oa_envelope(cfg)
+    envelope = request.app[ENVELOPES].oa
     encrypted = request.query.get("encrypt_type", "raw").lower() == "aes"
     if envelope is None and encrypted:
         raise MalformedPayload("encrypted message but wechat.encoding_aes_key is not configured")
@@ -67,7 +76,7 @@ async def oa_receive(request: web.Request) -> web.Response:
 async def wecom_handshake(request: web.Request) -> web.Response:
     cfg = request.app[CONFIG]
     timestamp = _fresh_timestamp(request, cfg)
-    plain = _wecom_envelope(cfg).decrypt(
+    plain = _wecom(request).decrypt(
         _query(request, "echostr"), request.query.get("msg_signature"), timestamp, _query(request, "nonce"))
     return web.Response(body=plain, content_type="text/plain")
 
@@ -77,13 +86,19 @@ async def wecom_receive(request: web.Request) -> web.Response:
     timestamp = _fresh_timestamp(request, cfg)
     nonce = _query(request, "nonce")
     body = await request.read()
-    envelope = _wecom_envelope(cfg)
+    envelope = _wecom(request)
     xml = envelope.decrypt(_encrypted_field(body), request.query.get("msg_signature"), timestamp, nonce)
     event = build_event(WECOM, cfg.wecom.corp_id, parse_xml(xml))
     reply = await request.app[PIPELINE].accept(event, xml.decode("utf-8"))
     if reply:
         return web.Response(text=envelope.encrypt(reply, nonce, timestamp), content_type="application/xml")
     return web.Response(text="")
+
+
+def _wecom(request: web.Request) -> Envelope:
+    envelope = request.app[ENVELOPES].wecom
+    assert envelope is not None  # the WeCom routes exist only when WeCom is configured
+    return envelope
 
 
 def _encrypted_field(body: bytes) -> str:
@@ -94,6 +109,7 @@ def _encrypted_field(body: bytes) -> str:
 
 
 def add_routes(app: web.Application, cfg: Config) -> None:
+    app[ENVELOPES] = Envelopes.from_config(cfg)
     app.router.add_get("/wechat/callback", oa_handshake)
     app.router.add_post("/wechat/callback", oa_receive)
     if cfg.wecom.enabled:

@@ -81,6 +81,7 @@ class InboxConfig:
     sweep_interval_s: float = 2.0
     sweep_grace_s: float = 3.0
     max_attempts: int = 8
+    defer_max_ms: int = 1000
 
 
 @dataclass(frozen=True, slots=True)
@@ -275,5 +276,6 @@ def _validate(c: Config) -> None:
     _check(c.inbox.flushers >= 1, "inbox.flushers", "must be at least 1")
     _check(c.inbox.workers >= 0, "inbox.workers", "must be 0 or more")
     _check(c.inbox.max_attempts >= 1, "inbox.max_attempts", "must be at least 1")
+    _check(0 <= c.inbox.defer_max_ms <= 60_000, "inbox.defer_max_ms", "must be between 0 and 60000")
     _check(all(c.api.tokens), "api.tokens", "must not contain empty tokens")
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
@@ -33,7 +33,8 @@ _CONFLICT_RETRIES = 4
 
 class InboxProcessor:
     def __init__(self, engine: AsyncEngine, sessions: async_sessionmaker, router: Router, services: Services,
-                 cfg: InboxConfig, app_ids: dict[str, str], clock: Callable[[], datetime] = utcnow) -> None:
+                 cfg: InboxConfig, app_ids: dict[str, str], clock: Callable[[], datetime] = utcnow,
+                 wait_for_ingest: Callable[[float], Awaitable[None]] | None = None) -> None:
         self._engine = engine
         self._sessions = sessions
         self._router = router
@@ -41,6 +42,7 @@ class InboxProcessor:
         self._cfg = cfg
         self._app_ids = app_ids
         self._clock = clock
+        self._wait_for_ingest = wait_for_ingest
         # Bounded: under a burst the overflow simply waits in the database for the sweep.
         self._queue: asyncio.Queue[int] = asyncio.Queue(maxsize=10_000)
         self._queued: set[int] = set()
@@ -95,6 +97,7 @@ class InboxProcessor:
             inbox_id = await self._queue.get()
             if inbox_id < 0 or self._stopping:
                 return
+            await self._give_way()
             try:
                 for _ in range(_CONFLICT_RETRIES):
                     if await self.process(inbox_id) != RETRY:
@@ -104,6 +107,11 @@ class InboxProcessor:
                 log.exception("inbox row %s: recording the failure failed; the sweep will retry", inbox_id)
             finally:
                 self._queued.discard(inbox_id)
+
+    async def _give_way(self) -> None:
+        """Answers first: while callbacks wait for their commit, wait (bounded, so work is never starved)."""
+        if self._wait_for_ingest is not None and self._cfg.defer_max_ms:
+            await self._wait_for_ingest(self._cfg.defer_max_ms / 1000)
 
     async def process(self, inbox_id: int) -> str:
         """Handle one inbox row if it is still pending and nobody else holds it."""

@@ -13,7 +13,6 @@ import re
 import struct
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import xmltodict
@@ -68,23 +67,20 @@ def parse_xml(body: bytes) -> dict[str, Any]:
     return root
 
 
-@dataclass(frozen=True, slots=True)
 class Envelope:
-    """Safe-mode wrapper: decrypts with our key and insists the ReceiveId is ours."""
+    """Safe-mode wrapper: decrypts with our key and insists the ReceiveId is ours. Built once per app."""
 
-    token: str
-    aes_key: str
-    receiver_id: str
-    work: bool
-
-    def _prp(self) -> Any:
-        key = base64.b64decode(self.aes_key + "=")
-        return WorkPrpCrypto(key) if self.work else OAPrpCrypto(key)
+    def __init__(self, token: str, aes_key: str, receiver_id: str, *, work: bool) -> None:
+        self.token = token
+        self.receiver_id = receiver_id
+        key = base64.b64decode(aes_key + "=")
+        self._prp = WorkPrpCrypto(key) if work else OAPrpCrypto(key)
+        self._crypto = (WorkCrypto if work else OACrypto)(token, aes_key, receiver_id)
 
     def decrypt(self, encrypted: str, msg_signature: str | None, timestamp: str, nonce: str) -> bytes:
         verify_signature(msg_signature, self.token, timestamp, nonce, encrypted)
         try:
-            plain = self._prp().decrypt(encrypted, self.receiver_id)
+            plain = self._prp.decrypt(encrypted, self.receiver_id)
         except (InvalidAppIdException, InvalidCorpIdException) as exc:
             raise WrongReceiver("decrypted ReceiveId is not ours") from exc
         except (ValueError, binascii.Error, IndexError, UnicodeDecodeError, struct.error) as exc:
@@ -92,5 +88,4 @@ class Envelope:
         return plain.encode("utf-8")
 
     def encrypt(self, reply_xml: str, nonce: str, timestamp: str) -> str:
-        crypto_cls = WorkCrypto if self.work else OACrypto
-        return crypto_cls(self.token, self.aes_key, self.receiver_id).encrypt_message(reply_xml, nonce, timestamp)
+        return self._crypto.encrypt_message(reply_xml, nonce, timestamp)
