@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import tomllib
 from collections.abc import Mapping
 from dataclasses import MISSING, dataclass, field, fields
@@ -14,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from bot.config_capture import CAPTURE_SECTIONS, CaptureConfig, build_capture, validate_capture
 from bot.errors import ConfigError
 
 ENV_PREFIX = "LEADRELAY_"
@@ -25,6 +27,8 @@ class ServerConfig:
     port: int = 8080
     public_url: str = "http://127.0.0.1:8080"
     max_body_bytes: int = 64 * 1024
+    # Signs tracked links and session tokens; every process must share it. Empty: derived from wechat.token.
+    secret_key: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +110,13 @@ class Config:
     inbox: InboxConfig = field(default_factory=InboxConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
     channels: Mapping[str, ChannelSource] = field(default_factory=dict)
+    capture: CaptureConfig = field(default_factory=CaptureConfig)
+
+    @property
+    def signing_key(self) -> bytes:
+        if self.server.secret_key:
+            return self.server.secret_key.encode()
+        return hashlib.sha256(b"leadrelay-signing:" + self.wechat.token.encode()).digest()
 
 
 _SECTIONS: dict[str, type] = {
@@ -156,19 +167,20 @@ def _parse_env_value(value: str) -> Any:
 
 
 def build_config(raw: Mapping[str, Any]) -> Config:
-    unknown = set(raw) - set(_SECTIONS) - {"channels"}
+    unknown = set(raw) - set(_SECTIONS) - {"channels", *CAPTURE_SECTIONS}
     if unknown:
         raise ConfigError(sorted(unknown)[0], "unknown section")
     if "wechat" not in raw:
         raise ConfigError("wechat", "section is required")
-    sections = {name: _build_section(name, cls, raw.get(name, {})) for name, cls in _SECTIONS.items()}
+    sections = {name: build_section(name, cls, raw.get(name, {})) for name, cls in _SECTIONS.items()}
     channels = _build_channels(raw.get("channels", {}))
-    config = Config(channels=channels, **sections)
+    config = Config(channels=channels, capture=build_capture(dict(raw)), **sections)
     _validate(config)
+    validate_capture(config.capture)
     return config
 
 
-def _build_section(name: str, cls: type, table: Any) -> Any:
+def build_section(name: str, cls: type, table: Any) -> Any:
     if not isinstance(table, dict):
         raise ConfigError(name, "must be a table")
     known = {f.name: f for f in fields(cls)}
@@ -278,4 +290,6 @@ def _validate(c: Config) -> None:
     _check(c.inbox.max_attempts >= 1, "inbox.max_attempts", "must be at least 1")
     _check(0 <= c.inbox.defer_max_ms <= 60_000, "inbox.defer_max_ms", "must be between 0 and 60000")
     _check(all(c.api.tokens), "api.tokens", "must not contain empty tokens")
+    _check(not c.server.secret_key or len(c.server.secret_key) >= 16, "server.secret_key",
+           "must be at least 16 characters (or empty to derive it from wechat.token)")
 

@@ -12,7 +12,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leads.identity import PHONE, IdentityKey, KnownLead, ResolutionPlan, plan_resolution
 from leads.sources import Source
-from storage.models import Identity, Lead, LeadMerge, LeadTag, MergeConflict, Touchpoint
+from storage.models import (
+    Handoff,
+    Identity,
+    Lead,
+    LeadMerge,
+    LeadTag,
+    MergeConflict,
+    MiniProgramSession,
+    OutboxMessage,
+    Touchpoint,
+)
 
 
 class LeadRepository:
@@ -89,7 +99,7 @@ class LeadRepository:
         survivor = await self.session.get_one(Lead, survivor_id)
         merged = await self.session.get_one(Lead, merged_id)
         moved: dict[str, Any] = {}
-        for model in (Identity, Touchpoint):
+        for model in (Identity, Touchpoint, Handoff, MiniProgramSession, OutboxMessage):
             result = await self.session.execute(
                 update(model).where(model.lead_id == merged_id).values(lead_id=survivor_id)
             )

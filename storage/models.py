@@ -73,6 +73,10 @@ class Lead(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     last_activity_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
     merged_into_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("leads.id"))
+    # The user's last own action in the OA (message, click, follow, scan): customer-service messages are
+    # allowed for 48 h after it.
+    oa_last_interaction_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class Identity(Base):
@@ -184,3 +188,49 @@ class OutboxMessage(Base):
     response: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    lead_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("leads.id"), index=True)
+
+
+class Handoff(Base):
+    """A conversation the bot could not answer, waiting for an SDR (shown in the console)."""
+
+    __tablename__ = "handoffs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    lead_id: Mapped[int] = mapped_column(BigId, ForeignKey("leads.id"), index=True)
+    inbox_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("inbox.id"), unique=True)
+    reason: Mapped[str] = mapped_column(String(40))
+    message: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class ContentItemRow(Base):
+    """The content library: loaded from config, a file or the API; replies link to it through /c/<token>."""
+
+    __tablename__ = "content_items"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    kind: Mapped[str] = mapped_column(String(20))
+    title: Mapped[str] = mapped_column(String(200))
+    summary: Mapped[str] = mapped_column(Text, default="")
+    cover: Mapped[str] = mapped_column(String(500), default="")
+    url: Mapped[str] = mapped_column(String(1000))
+    tags: Mapped[list[str]] = mapped_column(JSON, default=list)
+    stage: Mapped[str] = mapped_column(String(20))
+    key: Mapped[bool] = mapped_column(Boolean, default=False)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class MiniProgramSession(Base):
+    """A mini-program login. The session_key stays here: clients only ever see the opaque token."""
+
+    __tablename__ = "mp_sessions"
+
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    lead_id: Mapped[int] = mapped_column(BigId, ForeignKey("leads.id"), index=True)
+    openid: Mapped[str] = mapped_column(String(128))
+    session_key: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
