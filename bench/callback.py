@@ -13,9 +13,10 @@ policy (uvloop when importable):
 
 Each target gets a sanity request, a warm-up, then ``--seconds`` of load from ``--connections`` keep-alive
 connections, each request a distinct, signed, AES-encrypted OA text message (distinct MsgId, current
-timestamp) built before the clock starts. Errors are answers other than 200 ``success``, answers slower than
-``--timeout`` (WeChat gives up after 5 s), lost connections. Afterwards the inbox rows of every MsgId sent to
-LeadRelay are counted: they must equal the messages it answered 200 (every answered message stored).
+timestamp) built before the clock starts. Errors are answers other than 200 with ``success`` or a passive
+reply, answers slower than ``--timeout`` (WeChat gives up after 5 s), lost connections. Afterwards the inbox
+rows of every MsgId sent to LeadRelay are counted: they must equal the messages it answered 200 (every
+answered message stored).
 
 Diagnostics: ``--ingest-only`` (a row with ``inbox.workers = 0``), ``--variant`` (more LeadRelay rows with
 other settings), ``--drain`` (after-ack processing

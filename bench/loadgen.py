@@ -143,7 +143,7 @@ class _Connection(asyncio.Protocol):
         s, latency = self.shared, now - self.sent_at
         self.sent_at = 0
         s.result.last_answer_ns = now
-        if head[9:12] != b"200" or body != SUCCESS:
+        if head[9:12] != b"200" or not (body == SUCCESS or body.startswith(b"<xml>")):
             self._note_error(f"HTTP {head[9:12].decode()} {body[:60]!r}")
         elif latency > s.timeout_ns:
             self._note_error(f"answered after the {s.timeout_ns // 1_000_000} ms timeout")

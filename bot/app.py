@@ -12,12 +12,14 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.callbacks import add_routes
 from bot.config import Config
-from bot.context import Services
+from bot.content import ContentLibrary, load_content_file, upsert_items
+from bot.context import Conversation, Services
 from bot.dispatch import Router
 from bot.inbound import OA, WECOM
 from bot.inbox import InboxWriter
 from bot.keys import (
     CONFIG,
+    CONVERSATION,
     ENGINE,
     INBOX_WRITER,
     OUTBOX_SENDER,
@@ -29,11 +31,13 @@ from bot.keys import (
     SERVICES,
     SESSIONS,
 )
+from bot.links import LinkSigner
 from bot.middleware import error_middleware
 from bot.outbox import OutboxSender
 from bot.outbox_methods import ApiClients
 from bot.pipeline import CallbackPipeline
 from bot.processor import InboxProcessor
+from leads.intents import IntentMatcher, build_tokenizer
 from sdr_console.api import add_api_routes
 from storage.db import create_engine, is_sqlite, session_factory
 from storage.migrate import is_current, upgrade
@@ -69,6 +73,22 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
     await client.aclose()
 
 
+async def conversation_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The intent matcher (jieba's dictionary loads once, here, never on a first message) and the content."""
+    cfg = app[CONFIG].capture
+    keywords = [k for intent in cfg.intents for k in intent.keywords]
+    keywords += [*cfg.bot.unsubscribe_keywords, *cfg.bot.resubscribe_keywords, *cfg.bot.delete_keywords]
+    tokenizer = await asyncio.get_running_loop().run_in_executor(None, build_tokenizer, keywords)
+    items = list(cfg.content) + (list(load_content_file(cfg.content_file)) if cfg.content_file else [])
+    if items:
+        await upsert_items(app[ENGINE], items)
+    library = ContentLibrary()
+    await library.refresh(app[ENGINE])
+    app[CONVERSATION] = Conversation(intents=IntentMatcher(cfg.intents, tokenizer), content=library,
+                                     links=LinkSigner(app[CONFIG].signing_key))
+    yield
+
+
 async def clients_ctx(app: web.Application) -> AsyncIterator[None]:
     from bot.wechat_api import OfficialAccountAPI, WeComAPI
 
@@ -77,7 +97,8 @@ async def clients_ctx(app: web.Application) -> AsyncIterator[None]:
     prefix = cfg.redis.key_prefix
     oa_api = OfficialAccountAPI(cfg.wechat, app[REDIS], prefix) if live else None
     wecom_api = WeComAPI(cfg.wecom, app[REDIS], prefix) if live and cfg.wecom.enabled else None
-    app[SERVICES] = Services(config=cfg, redis=app[REDIS], oa_api=oa_api, wecom_api=wecom_api)
+    app[SERVICES] = Services(config=cfg, redis=app[REDIS], oa_api=oa_api, wecom_api=wecom_api,
+                             conversation=app[CONVERSATION])
     yield
     for api in (oa_api, wecom_api):
         if api is not None:
@@ -109,6 +130,9 @@ async def inbox_ctx(app: web.Application) -> AsyncIterator[None]:
     scheduler = AsyncIOScheduler()
     scheduler.add_job(processor.sweep, "interval", seconds=cfg.inbox.sweep_interval_s, id="inbox-sweep",
                       max_instances=1, coalesce=True)
+    # Content changed through another process's API reaches this one within half a minute.
+    scheduler.add_job(app[CONVERSATION].content.refresh, "interval", args=[app[ENGINE]], seconds=30,
+                      id="content-refresh", max_instances=1, coalesce=True)
     processor.start()
     writer.start()
     await processor.sweep(grace_s=0)  # events a killed process answered but never handled
@@ -127,7 +151,7 @@ def create_app(config: Config, *, router: Router | None = None) -> web.Applicati
     app = web.Application(middlewares=[error_middleware], client_max_size=config.server.max_body_bytes)
     app[CONFIG] = config
     app[ROUTER] = router or build_router()
-    app.cleanup_ctx.extend([database_ctx, redis_ctx, clients_ctx, outbox_ctx, inbox_ctx])
+    app.cleanup_ctx.extend([database_ctx, redis_ctx, conversation_ctx, clients_ctx, outbox_ctx, inbox_ctx])
     add_routes(app, config)
     add_api_routes(app)
     return app

@@ -27,7 +27,7 @@ class BotConfig:
     resubscribe_keywords: tuple[str, ...] = ("订阅",)
     resubscribe_reply: str = "已为您恢复消息推送，感谢关注！"
     delete_keywords: tuple[str, ...] = ("删除我的数据",)
-    delete_reply: str = "您的个人信息已删除，我们仅保留不含个人信息的统计数据。"
+    delete_reply: str = "已收到您的删除请求：您的个人信息将在几秒内删除，我们仅保留不含个人信息的统计数据。"
     privacy_text: str = "我已阅读并同意《隐私政策》，同意贵公司为提供产品信息与服务联系我。"
 
 

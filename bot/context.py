@@ -14,7 +14,10 @@ from bot.inbound import InboundEvent
 from storage.leads_repo import LeadRepository
 
 if TYPE_CHECKING:
+    from bot.content import ContentLibrary
+    from bot.links import LinkSigner
     from bot.wechat_api import OfficialAccountAPI, WeComAPI
+    from leads.intents import IntentMatcher
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +28,16 @@ class Services:
     redis: Any
     oa_api: OfficialAccountAPI | None
     wecom_api: WeComAPI | None
+    conversation: Conversation
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """What the bot needs to understand and answer: built once at start-up."""
+
+    intents: IntentMatcher
+    content: ContentLibrary
+    links: LinkSigner
 
 
 @dataclass(slots=True)

@@ -9,7 +9,7 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from bot.config import Config
-from bot.context import Services
+from bot.context import Conversation, Services
 from bot.dispatch import Router
 from bot.inbox import InboxWriter
 from bot.outbox import OutboxSender
@@ -27,3 +27,4 @@ PROCESSOR = web.AppKey("processor", InboxProcessor)
 PIPELINE = web.AppKey("pipeline", CallbackPipeline)
 SCHEDULER = web.AppKey("scheduler", AsyncIOScheduler)
 OUTBOX_SENDER = web.AppKey("outbox_sender", OutboxSender)
+CONVERSATION = web.AppKey("conversation", Conversation)

@@ -6,8 +6,8 @@ from bot.dispatch import Router
 
 
 def build_router() -> Router:
-    from handlers import oa, wecom
+    from handlers import conversation, oa, wecom
 
     root = Router("root")
-    root.include(oa.router, wecom.router)
+    root.include(conversation.router, oa.router, wecom.router)
     return root

@@ -8,8 +8,11 @@ from bot.dispatch import Router
 from bot.inbound import OA
 from handlers.common import OA_CHANNEL, oa_identity, oa_user_info, source_for, unionid_identity
 from leads.sources import oa_scene_code
+from storage.models import Lead
 
 router = Router("oa")
+# Events that are the user's own action in the OA (they open the 48-h customer-service window).
+_USER_ACTIONS = {"subscribe", "scan", "click", "view", "location", "scancode_push", "scancode_waitmsg"}
 
 
 @router.on(F.source(OA), F.event("subscribe", "scan"))
@@ -21,6 +24,7 @@ async def follow_or_scan(ctx: HandlerContext) -> None:
     code = oa_scene_code(ev.event, ev.get("EventKey"))
     source = source_for(ctx, code, channel=OA_CHANNEL, scene="qrcode" if code else "follow")
     await ctx.leads.merge_profile(lead, {"oa_following": True})
+    await ctx.leads.note_oa_interaction(lead, ctx.occurred_at)
     await ctx.leads.add_touchpoint(lead, kind=f"oa_{ev.event}", source=source, occurred_at=ctx.occurred_at,
                                    inbox_id=ctx.inbox_id, detail={"event_key": ev.get("EventKey")})
 
@@ -40,18 +44,27 @@ async def other_event(ctx: HandlerContext) -> None:
     """Menu clicks, link views, location reports...: a touch with the event's key as detail."""
     ev = ctx.event
     lead = await ctx.leads.resolve([oa_identity(ctx)], now=ctx.occurred_at, inbox_id=ctx.inbox_id)
+    if ev.event in _USER_ACTIONS:
+        await ctx.leads.note_oa_interaction(lead, ctx.occurred_at)
     scene = "menu" if ev.event in ("click", "view") else (ev.event or "event")
     await ctx.leads.add_touchpoint(lead, kind=f"oa_{ev.event}", occurred_at=ctx.occurred_at, inbox_id=ctx.inbox_id,
                                    source=source_for(ctx, None, channel=OA_CHANNEL, scene=scene),
                                    detail={"event_key": ev.get("EventKey")})
 
 
-@router.on(F.source(OA))
-async def message(ctx: HandlerContext) -> None:
-    """Text, image, voice, location, link...: a conversation touch."""
+async def record_message(ctx: HandlerContext, detail: dict[str, object] | None = None) -> Lead:
+    """A message from the user: a conversation touch on their lead, which also opens the 48-h window."""
     ev = ctx.event
     lead = await ctx.leads.resolve([oa_identity(ctx)], now=ctx.occurred_at, inbox_id=ctx.inbox_id)
-    detail = {"msg_id": ev.get("MsgId"), "content": (ev.get("Content") or "")[:2000]}
+    await ctx.leads.note_oa_interaction(lead, ctx.occurred_at)
+    base = {"msg_id": ev.get("MsgId"), "content": (ev.get("Content") or "")[:2000]}
     await ctx.leads.add_touchpoint(lead, kind=f"oa_message_{ev.msg_type}", occurred_at=ctx.occurred_at,
-                                   inbox_id=ctx.inbox_id, detail=detail,
+                                   inbox_id=ctx.inbox_id, detail={**base, **(detail or {})},
                                    source=source_for(ctx, None, channel=OA_CHANNEL, scene="conversation"))
+    return lead
+
+
+@router.on(F.source(OA))
+async def message(ctx: HandlerContext) -> None:
+    """Image, voice, location, link... (text has its own handler in handlers/conversation.py)."""
+    await record_message(ctx)

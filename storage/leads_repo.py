@@ -139,6 +139,11 @@ class LeadRepository:
         if occurred_at > lead.last_activity_at:
             lead.last_activity_at = occurred_at
 
+    async def note_oa_interaction(self, lead: Lead, at: datetime) -> None:
+        """The user acted in the OA: customer-service messages are allowed for 48 h from now."""
+        if lead.oa_last_interaction_at is None or at > lead.oa_last_interaction_at:
+            lead.oa_last_interaction_at = at
+
     async def set_consent(self, lead: Lead, state: str, at: datetime) -> None:
         lead.consent = state
         lead.consent_updated_at = at

@@ -11,6 +11,7 @@ from bot.app import create_app
 from bot.errors import BadSignature, WrongReceiver
 from bot.keys import ENGINE
 from bot.security import Envelope, signature_of
+from bot.simulate import decrypt_reply
 from storage.models import InboxEvent
 from tests.helpers import count, make_config, wait_processed
 
@@ -108,7 +109,10 @@ async def test_oa_endpoint_with_wechatpy_vector(aiohttp_client, backend):
     body = f"<xml><ToUserName><![CDATA[wx49f0ab532d5d035a]]></ToUserName><Encrypt><![CDATA[{WECHATPY_ENCRYPT}]]>" \
            "</Encrypt></xml>"
     resp = await client.post(f"/wechat/callback?{urlencode(query)}", data=body)
-    assert resp.status == 200 and await resp.text() == "success"
+    assert resp.status == 200
+    reply = decrypt_reply(Envelope(WECHATPY["token"], WECHATPY["key"], WECHATPY["app_id"], work=False),
+                          await resp.read())
+    assert "<ToUserName><![CDATA[messense]]></ToUserName>" in reply  # the bot answered the sender
     engine = client.server.app[ENGINE]
     await wait_processed(engine, expected=1)
     assert await count(engine, InboxEvent, InboxEvent.dedup_key == "oa:wx49f0ab532d5d035a:msg:4363689963896700987")

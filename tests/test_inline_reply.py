@@ -31,8 +31,8 @@ def router_with_replies() -> Router:
         await asyncio.sleep(2)
         return ctx.text("late")
 
-    root = build_router()
-    root.include(replies)
+    root = Router("test-root")
+    root.include(replies, build_router())  # ahead of the product's own reply handlers
     return root
 
 

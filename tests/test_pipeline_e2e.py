@@ -8,12 +8,26 @@ import pytest
 from sqlalchemy import select
 
 from bot.app import create_app
+from bot.config_capture import WelcomeConfig
 from bot.keys import ENGINE
-from bot.simulate import oa_event, oa_text, wecom_contact_event
+from bot.security import Envelope
+from bot.simulate import decrypt_reply, oa_event, oa_text, wecom_contact_event
 from storage.models import InboxEvent, Lead, Touchpoint
-from tests.helpers import API_TOKEN, CORP_ID, count, make_config, oa_sim, wait_processed, wecom_sim
+from tests.helpers import (
+    API_TOKEN,
+    CORP_ID,
+    OA_AES_KEY,
+    OA_APP_ID,
+    OA_TOKEN,
+    count,
+    make_config,
+    oa_sim,
+    wait_processed,
+    wecom_sim,
+)
 
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
+ENVELOPE = Envelope(OA_TOKEN, OA_AES_KEY, OA_APP_ID, work=False)
 
 
 @pytest.fixture
@@ -46,7 +60,8 @@ async def only_lead(client) -> dict:
 
 async def test_subscribe_via_qr_scene_creates_lead_with_channel(client):
     resp = await send_oa(client, oa_event("o_zhang", "subscribe", "qrscene_expo2026"))
-    assert resp.status == 200 and await resp.text() == "success"
+    assert resp.status == 200
+    assert WelcomeConfig().oa_default in decrypt_reply(ENVELOPE, await resp.read())
     await wait_processed(client.server.app[ENGINE], expected=1)
     lead = await only_lead(client)
     assert [(i["kind"], i["value"]) for i in lead["identities"]] == [("oa_openid", "o_zhang")]
@@ -91,8 +106,8 @@ async def test_unsubscribe_and_del_follow_user_revoke_consent(client):
 
 async def test_same_message_three_times_is_one_touchpoint(client):
     xml = oa_text("o_wang", "你们的产品价格多少", 77001)
-    answers = [await (await send_oa(client, xml)).text() for _ in range(3)]
-    assert answers == ["success"] * 3
+    answers = [decrypt_reply(ENVELOPE, await (await send_oa(client, xml)).read()) for _ in range(3)]
+    assert answers[0] == answers[1] == answers[2]
     engine = client.server.app[ENGINE]
     await wait_processed(engine, expected=1)
     assert await count(engine, InboxEvent) == 1
