@@ -38,7 +38,9 @@ from bot.outbox_methods import ApiClients
 from bot.pipeline import CallbackPipeline
 from bot.processor import InboxProcessor
 from leads.intents import IntentMatcher, build_tokenizer
+from bot.tracked import add_tracked_routes
 from sdr_console.api import add_api_routes
+from sdr_console.capture_api import add_capture_api_routes
 from storage.db import create_engine, is_sqlite, session_factory
 from storage.migrate import is_current, upgrade
 from storage.redis import create_redis
@@ -154,4 +156,6 @@ def create_app(config: Config, *, router: Router | None = None) -> web.Applicati
     app.cleanup_ctx.extend([database_ctx, redis_ctx, conversation_ctx, clients_ctx, outbox_ctx, inbox_ctx])
     add_routes(app, config)
     add_api_routes(app)
+    add_capture_api_routes(app)
+    add_tracked_routes(app)
     return app

@@ -23,6 +23,10 @@ def _parser() -> argparse.ArgumentParser:
     db_sub = db.add_subparsers(dest="db_command", required=True)
     up = db_sub.add_parser("upgrade", help="apply Alembic migrations up to the latest")
     up.add_argument("--config", required=True)
+    wechat = sub.add_parser("wechat", help="Official Account administration")
+    wechat_sub = wechat.add_subparsers(dest="wechat_command", required=True)
+    menu = wechat_sub.add_parser("push-menu", help="publish the [menu] of the config to the Official Account")
+    menu.add_argument("--config", required=True)
     return parser
 
 
@@ -45,6 +49,16 @@ def main(argv: list[str] | None = None) -> int:
 
         asyncio.run(db_upgrade(config))
         print("database is at the latest migration")
+        return 0
+    if args.command == "wechat":
+        from bot.errors import WeChatAPIError
+        from bot.menu import push_menu
+
+        try:
+            print(asyncio.run(push_menu(config)))
+        except (ConfigError, WeChatAPIError) as exc:
+            print(f"leadrelay: {exc}", file=sys.stderr)
+            return 1
         return 0
     from bot.serve import serve
 

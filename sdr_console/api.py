@@ -19,7 +19,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 MAX_LIMIT = 200
 
 
-def _error(status: int, code: str, message: str) -> web.Response:
+def error(status: int, code: str, message: str) -> web.Response:
     return web.json_response({"error": code, "message": message}, status=status)
 
 
@@ -36,7 +36,7 @@ def require_token(handler: Handler) -> Handler:
     return guarded
 
 
-def _int_param(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
+def int_param(request: web.Request, name: str, default: int, lo: int, hi: int) -> int:
     raw = request.query.get(name)
     if raw is None or raw == "":
         return default
@@ -46,20 +46,20 @@ def _int_param(request: web.Request, name: str, default: int, lo: int, hi: int) 
     return int(raw)
 
 
-def _iso(value: datetime | None) -> str | None:
+def iso(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
 
 
 def lead_summary(lead: Lead) -> dict[str, Any]:
     return {"id": lead.id, "display_name": lead.display_name or f"潜客 #{lead.id}", "stage": lead.stage,
-            "consent": lead.consent, "created_at": _iso(lead.created_at),
-            "last_activity_at": _iso(lead.last_activity_at)}
+            "consent": lead.consent, "created_at": iso(lead.created_at),
+            "last_activity_at": iso(lead.last_activity_at)}
 
 
 @require_token
 async def list_leads(request: web.Request) -> web.Response:
-    limit = _int_param(request, "limit", 50, 1, MAX_LIMIT)
-    offset = _int_param(request, "offset", 0, 0, 10_000_000)
+    limit = int_param(request, "limit", 50, 1, MAX_LIMIT)
+    offset = int_param(request, "offset", 0, 0, 10_000_000)
     q = request.query.get("q", "").strip()[:200] or None
     async with request.app[SESSIONS]() as session:
         leads = await search_leads(session, q, limit, offset)
@@ -70,30 +70,30 @@ async def list_leads(request: web.Request) -> web.Response:
 async def get_lead(request: web.Request) -> web.Response:
     raw = request.match_info["lead_id"]
     if not raw.isdigit() or len(raw) > 18:
-        return _error(404, "not_found", f"no lead {raw!r}")
+        return error(404, "not_found", f"no lead {raw!r}")
     async with request.app[SESSIONS]() as session:
         lead = await session.get(Lead, int(raw))
         if lead is None:
-            return _error(404, "not_found", f"no lead {raw}")
+            return error(404, "not_found", f"no lead {raw}")
         if lead.merged_into_id is not None:
             raise web.HTTPPermanentRedirect(f"/api/leads/{lead.merged_into_id}")
         detail = await lead_detail(session, lead.id)
     return web.json_response({
         **lead_summary(lead),
         "profile": lead.profile,
-        "consent_updated_at": _iso(lead.consent_updated_at),
+        "consent_updated_at": iso(lead.consent_updated_at),
         "tags": detail["tags"],
         "identities": [{"kind": i.kind, "app": i.app, "value": i.value, "verified": i.verified,
-                        "created_at": _iso(i.created_at)} for i in detail["identities"]],
+                        "created_at": iso(i.created_at)} for i in detail["identities"]],
         "touchpoints": [{"id": t.id, "kind": t.kind, "scene": t.scene, "channel": t.channel,
-                         "source_code": t.source_code, "occurred_at": _iso(t.occurred_at),
+                         "source_code": t.source_code, "occurred_at": iso(t.occurred_at),
                          "inbox_id": t.inbox_id, "detail": t.detail} for t in detail["touchpoints"]],
         "merges": [{"survivor_id": m.survivor_id, "merged_id": m.merged_id, "identity_kind": m.identity_kind,
-                    "identity_value": m.identity_value, "moved": m.moved, "created_at": _iso(m.created_at)}
+                    "identity_value": m.identity_value, "moved": m.moved, "created_at": iso(m.created_at)}
                    for m in detail["merges"]],
         "merge_conflicts": [{"id": c.id, "lead_id": c.lead_id, "other_lead_id": c.other_lead_id,
                              "identity_kind": c.identity_kind, "identity_value": c.identity_value,
-                             "reason": c.reason, "status": c.status, "created_at": _iso(c.created_at)}
+                             "reason": c.reason, "status": c.status, "created_at": iso(c.created_at)}
                             for c in detail["conflicts"]],
     })
 

@@ -23,7 +23,7 @@ WECOM_AES_KEY = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"
 API_TOKEN = "test-api-token"
 
 
-def make_config(backend: Backend, *, api_base_url: str | None = None, **sections: dict[str, Any]) -> Config:
+def make_config(backend: Backend, *, api_base_url: str | None = None, **sections: Any) -> Config:
     raw: dict[str, Any] = {
         "database": {"url": backend.database_url},
         "redis": {"url": backend.redis_url, "key_prefix": backend.redis_prefix},
@@ -38,7 +38,7 @@ def make_config(backend: Backend, *, api_base_url: str | None = None, **sections
         raw["wechat"] |= {"mode": "live", "app_secret": "oa-secret", "api_base_url": api_base_url}
         raw["wecom"] |= {"secret": "app-secret", "contact_secret": "contact-secret", "api_base_url": api_base_url}
     for name, values in sections.items():
-        raw[name] = {**raw.get(name, {}), **values}
+        raw[name] = {**raw.get(name, {}), **values} if isinstance(values, dict) else values
     return build_config(raw)
 
 
