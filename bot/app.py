@@ -37,10 +37,11 @@ from bot.outbox import OutboxSender
 from bot.outbox_methods import ApiClients
 from bot.pipeline import CallbackPipeline
 from bot.processor import InboxProcessor
-from leads.intents import IntentMatcher, build_tokenizer
 from bot.tracked import add_tracked_routes
+from leads.intents import IntentMatcher, build_tokenizer
 from sdr_console.api import add_api_routes
 from sdr_console.capture_api import add_capture_api_routes
+from sdr_console.outbox_api import add_outbox_routes
 from storage.db import create_engine, is_sqlite, session_factory
 from storage.migrate import is_current, upgrade
 from storage.redis import create_redis
@@ -113,7 +114,9 @@ async def outbox_ctx(app: web.Application) -> AsyncIterator[None]:
     if services.oa_api is None and services.wecom_api is None:
         yield
         return
-    sender = OutboxSender(app[ENGINE], ApiClients(oa=services.oa_api, wecom=services.wecom_api))
+    cfg = app[CONFIG]
+    sender = OutboxSender(app[ENGINE], ApiClients(oa=services.oa_api, wecom=services.wecom_api),
+                          outbound=cfg.capture.outbound, redis=app[REDIS], key_prefix=cfg.redis.key_prefix)
     task = asyncio.create_task(sender.run(), name="outbox-sender")
     app[OUTBOX_SENDER] = sender
     yield
@@ -156,6 +159,7 @@ def create_app(config: Config, *, router: Router | None = None) -> web.Applicati
     app.cleanup_ctx.extend([database_ctx, redis_ctx, conversation_ctx, clients_ctx, outbox_ctx, inbox_ctx])
     add_routes(app, config)
     add_api_routes(app)
+    add_outbox_routes(app)  # GET /api/outbox
     add_capture_api_routes(app)
     add_tracked_routes(app)
     return app

@@ -1,214 +1,196 @@
 """The outbox: every outbound WeChat / WeCom send is first a row, then (live mode only) a call.
 
 ``enqueue`` writes the row inside the caller's transaction, so a send exists exactly when the business
-change that caused it was committed. In sandbox mode the row is "sandboxed" and never sent. In live mode
-``OutboxSender`` sends "pending" rows: "sent" on success, retried with exponential backoff on failure,
-"failed" after ``max_attempts`` or on an error no retry can fix.
+change that caused it was committed, and wakes this process's sender right after that commit (see
+bot/outbox_wake.py). In live mode ``OutboxSender`` sends "pending" rows: "sent" on success, retried with
+exponential backoff on failure (45009, the quota error, waits at least ``quota_backoff_s``), "failed" after
+``max_attempts`` or on an error no retry can fix. Before sending, the rules of bot/outbox_rules.py may end a
+row as "suppressed" (marketing to a lead who revoked consent), "skipped" or "fallback" (the OA's 48-hour
+customer-service window is closed), and WeCom app messages wait for a per-member rate-limit slot
+(bot/rate_limit.py) instead of being dropped by WeCom.
+
+In sandbox mode nothing leaves: rows are "sandboxed", or already "suppressed" / "skipped" / "fallback" when
+the rules can decide at enqueue time (they see the caller's session, so record the user's interaction
+before enqueueing the answer to it). ``GET /api/outbox`` lists the rows (sdr_console/outbox_api.py).
 
 Delivery is at least once: a crash (or an HTTP timeout) after WeChat acted but before the row is marked
-"sent" sends it again, since WeChat's send APIs take no idempotency key.
+"sent" sends it again, since WeChat's send APIs take no idempotency key (a reused welcome code answers
+41051, which counts as sent).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import random
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime
 
-from redis.exceptions import RedisError
+import redis.asyncio as aioredis
 from sqlalchemy import Select, null, or_, select
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from bot.errors import WeChatAPIError
-from bot.outbox_methods import METHODS, PERMANENT_ERRCODES, ApiClients, OutboxMethod
-from bot.tokens import TokenUnavailable
-from bot.wechat_client import QUOTA_ERRCODE, WeChatTransportError
+from bot.config_capture import OutboundConfig
+from bot.outbox_attempt import Attempter, Backoff, Outcome
+from bot.outbox_enqueue import enqueue
+from bot.outbox_methods import METHODS, ApiClients, OutboxMethod
+from bot.outbox_rules import LeadFacts, load_lead_facts, needs_lead_facts
+from bot.outbox_wake import register_sender
+from bot.rate_limit import MemberRateLimiter
 from storage.db import session_factory
 from storage.models import OutboxMessage, utcnow
 
 log = logging.getLogger(__name__)
 
-_RETRYABLE = (WeChatTransportError, TokenUnavailable, RedisError, OSError, TimeoutError)
-
-
-async def enqueue(session: AsyncSession, *, target: str, method: str, payload: dict[str, Any],
-                  idempotency_key: str, sandbox: bool) -> int | None:
-    """Record an outbound call; its id, or None when ``idempotency_key`` was already used."""
-    spec = METHODS.get(method)
-    if spec is None:
-        raise ValueError(f"unknown outbox method {method!r}")
-    if spec.target != target:
-        raise ValueError(f"outbox method {method!r} belongs to target {spec.target!r}, not {target!r}")
-    missing = [key for key in spec.required if key not in payload]
-    if missing:
-        raise ValueError(f"outbox method {method!r} needs payload keys {missing}")
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    table = OutboxMessage.__table__
-    stmt = (
-        insert(table)
-        .values(idempotency_key=idempotency_key, target=target, method=method, payload=payload,
-                status="sandboxed" if sandbox else "pending", attempts=0, created_at=utcnow())
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(table.c.id)
-    )
-    return (await session.execute(stmt)).scalar_one_or_none()
-
-
-@dataclass(frozen=True)
-class _Outcome:
-    status: str
-    response: dict[str, Any] | None
-    last_error: str | None
-    sent_at: datetime | None
-    next_attempt_at: datetime | None = None
+__all__ = ["OutboxSender", "enqueue"]
 
 
 class OutboxSender:
-    """Sends pending rows; several processes may run one each on PostgreSQL, one per SQLite database."""
+    """Sends pending rows; several processes may run one each on PostgreSQL, one per SQLite database.
+
+    ``outbound``: the window, fallback template and per-member limits. ``redis`` (+ ``key_prefix``): the
+    shared per-member rate limiter for WeCom app messages; without it they are sent unthrottled.
+    """
 
     def __init__(self, engine: AsyncEngine, apis: ApiClients, *, methods: dict[str, OutboxMethod] | None = None,
                  max_attempts: int = 8, backoff_base_s: float = 5.0, backoff_max_s: float = 3600.0,
                  quota_backoff_s: float = 60.0, jitter: float = 0.1, concurrency: int = 4,
-                 poll_interval_s: float = 1.0, clock: Callable[[], datetime] = utcnow) -> None:
+                 poll_interval_s: float = 1.0, clock: Callable[[], datetime] = utcnow,
+                 outbound: OutboundConfig | None = None, redis: aioredis.Redis | None = None,
+                 key_prefix: str = "") -> None:
+        self._engine = engine
         self._sessions = session_factory(engine)
         self._locking = engine.dialect.name == "postgresql"
-        self._apis = apis
         self._methods = methods if methods is not None else METHODS
         self._targets = sorted(apis.targets)
-        self.max_attempts = max_attempts
-        self._backoff_base = backoff_base_s
-        self._backoff_max = backoff_max_s
-        self._quota_backoff = quota_backoff_s
-        self._jitter = jitter
+        self.outbound = outbound or OutboundConfig()
+        limiter = None
+        if redis is not None:
+            limits = ((self.outbound.wecom_member_per_minute, 60.0), (self.outbound.wecom_member_per_hour, 3600.0))
+            # WeCom counts per app and member.
+            agent = apis.wecom.agent_id if apis.wecom is not None else 0
+            limiter = MemberRateLimiter(redis, f"{key_prefix}outbox:wecom_member:{agent}:", limits)
+        backoff = Backoff(max_attempts, backoff_base_s, backoff_max_s, quota_backoff_s, jitter)
+        self._attempter = Attempter(apis, self._methods, self.outbound, limiter, backoff)
         self._concurrency = concurrency
         self._poll = poll_interval_s
         self._clock = clock
         self._inflight: set[int] = set()  # SQLite only: rows this process is sending right now
         self._wake = asyncio.Event()
 
+    @property
+    def max_attempts(self) -> int:
+        return self._attempter.backoff.max_attempts
+
+    @max_attempts.setter
+    def max_attempts(self, value: int) -> None:
+        self._attempter.backoff.max_attempts = value
+
     def wake(self) -> None:
-        """Look for work now (e.g. right after committing a welcome message, which expires in 20 s)."""
+        """Look for work now (called after commits that enqueued rows; see bot/outbox_wake.py)."""
         self._wake.set()
 
     async def run(self) -> None:
         """Send until cancelled."""
-        while True:
-            self._wake.clear()
-            limit = 100
-            try:
-                done = await self.run_once(limit)
-            except Exception:
-                log.exception("outbox pass failed")
-                done = 0
-            if done < limit:
+        unregister = register_sender(self._engine, self.wake)
+        try:
+            while True:
+                self._wake.clear()
+                limit = 100
                 try:
-                    await asyncio.wait_for(self._wake.wait(), self._poll)
-                except TimeoutError:
-                    pass
+                    done = await self.run_once(limit)
+                except Exception:
+                    log.exception("outbox pass failed")
+                    done = 0
+                if done < limit:
+                    try:
+                        await asyncio.wait_for(self._wake.wait(), self._poll)
+                    except TimeoutError:
+                        pass
+        finally:
+            unregister()
 
     async def run_once(self, limit: int = 100) -> int:
-        """Attempt up to ``limit`` due rows; how many were attempted."""
+        """Attempt up to ``limit`` due rows; how many were handled (sent, decided, failed or deferred)."""
         if not self._targets:
             return 0
         budget, done = limit, 0
 
-        async def worker() -> None:
+        async def worker(lane: bool | None) -> None:
             nonlocal budget, done
             while budget > 0:
                 budget -= 1
-                if not await self._process_next():
+                if not await self._process_next(lane):
                     return
                 done += 1
 
-        results = await asyncio.gather(*(worker() for _ in range(self._concurrency)), return_exceptions=True)
+        # Rate-limited methods go through one sequential lane: a member's messages take their slots, and
+        # so leave, in the order they were enqueued. Everything else is sent ``concurrency`` at a time.
+        lanes: list[bool | None] = [None] * self._concurrency
+        if self._attempter.limiter is not None:
+            lanes = [False] * self._concurrency + [True]
+        results = await asyncio.gather(*(worker(lane) for lane in lanes), return_exceptions=True)
         for result in results:
             if isinstance(result, BaseException):
                 raise result
         return done
 
-    def _due(self, limit: int) -> Select[tuple[OutboxMessage]]:
+    def _due(self, limit: int, lane: bool | None = None) -> Select[tuple[OutboxMessage]]:
         now = self._clock()
-        return (
+        stmt = (
             select(OutboxMessage)
             .where(OutboxMessage.status == "pending", OutboxMessage.target.in_(self._targets),
                    or_(OutboxMessage.next_attempt_at.is_(None), OutboxMessage.next_attempt_at <= now))
             .order_by(OutboxMessage.id)
             .limit(limit)
         )
+        if lane is not None:
+            limited = OutboxMessage.method.in_(sorted(n for n, m in self._methods.items() if m.rate_limited_by))
+            stmt = stmt.where(limited if lane else ~limited)
+        return stmt
 
-    async def _process_next(self) -> bool:
+    async def _process_next(self, lane: bool | None = None) -> bool:
         if self._locking:
             # The row lock is held while sending: a crashed sender's rows unlock at once, and no
             # second process can pick a row up between our claim and our update.
             async with self._sessions() as session, session.begin():
-                row = (await session.execute(self._due(1).with_for_update(skip_locked=True))).scalar()
+                row = (await session.execute(self._due(1, lane).with_for_update(skip_locked=True))).scalar()
                 if row is None:
                     return False
-                self._apply(row, await self._attempt(row))
+                facts = await self._facts(session, row)
+                await self._apply(session, row, await self._attempter.attempt(row, facts, self._clock()))
             return True
         # SQLite has one writer and one pooled connection: never hold it across an HTTP call.
         async with self._sessions() as session, session.begin():
-            rows = (await session.execute(self._due(self._concurrency + 1))).scalars().all()
-        row = next((r for r in rows if r.id not in self._inflight), None)
-        if row is None:
-            return False
-        self._inflight.add(row.id)
+            rows = (await session.execute(self._due(self._concurrency + 2, lane))).scalars().all()
+            row = next((r for r in rows if r.id not in self._inflight), None)
+            if row is None:
+                return False
+            self._inflight.add(row.id)  # no await since the pick: no other worker can take it
+            try:
+                facts = await self._facts(session, row)
+            except BaseException:
+                self._inflight.discard(row.id)
+                raise
         try:
-            outcome = await self._attempt(row)
+            outcome = await self._attempter.attempt(row, facts, self._clock())
             async with self._sessions() as session, session.begin():
                 fresh = await session.get(OutboxMessage, row.id)
                 if fresh is not None:
-                    self._apply(fresh, outcome)
+                    await self._apply(session, fresh, outcome)
         finally:
             self._inflight.discard(row.id)
         return True
 
-    async def _attempt(self, row: OutboxMessage) -> _Outcome:
-        now = self._clock()
-        attempts = row.attempts + 1
-        spec = self._methods.get(row.method)
-        if spec is None:
-            return _Outcome("failed", None, f"unknown outbox method {row.method!r}", None)
-        deadline = row.created_at + timedelta(seconds=spec.max_age_s) if spec.max_age_s else None
-        if deadline is not None and now > deadline:
-            return _Outcome("failed", None, "too late: the message expired before it could be sent", None)
-        try:
-            response = await spec.send(self._apis, dict(row.payload))
-        except WeChatAPIError as exc:
-            error = {"errcode": exc.errcode, "errmsg": exc.errmsg}
-            permanent = exc.errcode in PERMANENT_ERRCODES
-            floor = self._quota_backoff if exc.errcode == QUOTA_ERRCODE else 0.0
-            return self._retry_or_fail(row, attempts, error, str(exc), permanent, floor, deadline)
-        except _RETRYABLE as exc:
-            return self._retry_or_fail(row, attempts, {}, f"{type(exc).__name__}: {exc}", False, 0.0, deadline)
-        except Exception as exc:
-            # A bug or a malformed payload: retrying would repeat it.
-            log.exception("outbox row %s (%s) crashed its sender", row.id, row.method)
-            return _Outcome("failed", None, f"{type(exc).__name__}: {exc}", None)
-        return _Outcome("sent", response, None, self._clock())
-
-    def _retry_or_fail(self, row: OutboxMessage, attempts: int, error: dict[str, Any], message: str,
-                       permanent: bool, floor_s: float, deadline: datetime | None) -> _Outcome:
-        delay = min(self._backoff_base * 2 ** (attempts - 1), self._backoff_max)
-        delay = max(delay, floor_s) * (1 + random.random() * self._jitter)
-        next_at = self._clock() + timedelta(seconds=delay)
-        if permanent or attempts >= self.max_attempts or (deadline is not None and next_at > deadline):
-            log.warning("outbox row %s (%s) failed for good: %s", row.id, row.method, message)
-            return _Outcome("failed", error or None, message, None)
-        log.info("outbox row %s (%s) attempt %d failed, retry in %.0f s: %s",
-                 row.id, row.method, attempts, delay, message)
-        return _Outcome("pending", error or None, message, None, next_attempt_at=next_at)
+    async def _facts(self, session: AsyncSession, row: OutboxMessage) -> LeadFacts | None:
+        # Read at send time, in the sending transaction: consent may have been revoked since the enqueue.
+        if row.lead_id is None or not needs_lead_facts(self._methods.get(row.method), row.payload):
+            return None
+        return await load_lead_facts(session, row.lead_id)
 
     @staticmethod
-    def _apply(row: OutboxMessage, outcome: _Outcome) -> None:
-        row.attempts += 1
+    async def _apply(session: AsyncSession, row: OutboxMessage, outcome: Outcome) -> None:
+        if outcome.counts:
+            row.attempts += 1
         row.status = outcome.status
         # SQL NULL, not JSON null, so "no response" reads the same on both backends.
         row.response = outcome.response if outcome.response is not None else null()
@@ -216,3 +198,8 @@ class OutboxSender:
         row.next_attempt_at = outcome.next_attempt_at
         if outcome.sent_at is not None:
             row.sent_at = outcome.sent_at
+        if outcome.follow_up is not None:
+            # In the same transaction as the original's new status: the fallback exists iff it is recorded.
+            f = outcome.follow_up
+            await enqueue(session, target=f.target, method=f.method, payload=f.payload,
+                          idempotency_key=f.idempotency_key, sandbox=False, lead_id=row.lead_id)

@@ -33,8 +33,19 @@ class OutboxMethod:
     target: str
     required: tuple[str, ...]
     send: SendFn
-    # Some calls are worthless once late (a welcome code expires 20 s after the add event).
+    # Some calls are worthless once late (a welcome code expires 20 s after the add event). A payload may
+    # also carry "not_after" (epoch seconds) when the deadline runs from an earlier moment than the enqueue.
     max_age_s: float | None = None
+    # Default of the payload's "marketing" flag. Marketing is never sent to a lead whose consent is revoked;
+    # replies to the user's own question and service notices are not marketing.
+    marketing: bool = False
+    # OA customer-service messages: only within outbound.customer_service_window_h of the user's last action.
+    service_window: bool = False
+    # Payload key naming the recipient member(s) ("a|b"): WeCom drops app messages beyond the per-member
+    # limits silently, so the sender takes a slot from the shared rate limiter for each before sending.
+    rate_limited_by: str | None = None
+    # Errors meaning "already done" (41051: the welcome code was used, i.e. an earlier attempt got through).
+    done_errcodes: frozenset[int] = frozenset()
 
 
 def _oa(apis: ApiClients) -> OfficialAccountAPI:
@@ -66,10 +77,11 @@ async def _wecom_app_text(apis: ApiClients, p: dict[str, Any]) -> dict[str, Any]
 
 
 METHODS: dict[str, OutboxMethod] = {
-    "oa.custom_text": OutboxMethod("oa", ("openid", "content"), _oa_custom_text),
+    "oa.custom_text": OutboxMethod("oa", ("openid", "content"), _oa_custom_text, service_window=True),
     "oa.template": OutboxMethod("oa", ("openid", "template_id", "data"), _oa_template),
-    "wecom.welcome": OutboxMethod("wecom", ("welcome_code", "text"), _wecom_welcome, max_age_s=20.0),
-    "wecom.app_text": OutboxMethod("wecom", ("userid", "content"), _wecom_app_text),
+    "wecom.welcome": OutboxMethod("wecom", ("welcome_code", "text"), _wecom_welcome, max_age_s=20.0,
+                                  done_errcodes=frozenset({41051})),
+    "wecom.app_text": OutboxMethod("wecom", ("userid", "content"), _wecom_app_text, rate_limited_by="userid"),
 }
 
 
@@ -84,8 +96,8 @@ PERMANENT_ERRCODES = frozenset({
     40003,  # invalid openid
     40037,  # invalid template_id
     43004,  # the user does not follow the OA
-    45015,  # outside the 48 h customer-service window
-    41051,  # welcome code already used
+    45015,  # outside the 48 h customer-service window (the sender falls back to a template first)
+    41051,  # welcome code already used (wecom.welcome treats it as sent: see done_errcodes)
     48002,  # the secret lacks the permission for this API
     81013,  # no valid WeCom recipient
     84061,  # not an external contact of the company

@@ -6,7 +6,12 @@ from bot import filters as F
 from bot.context import HandlerContext
 from bot.dispatch import Router
 from bot.inbound import WECOM
+from bot.outbox import enqueue
 from handlers.common import WECOM_CHANNEL, source_for, unionid_identity, wecom_contact, wecom_identity
+from storage.models import Lead
+
+# send_welcome_msg accepts the add event's WelcomeCode once, within 20 s of the event.
+WELCOME_CODE_LIFE_S = 20.0
 
 router = Router("wecom")
 
@@ -28,6 +33,26 @@ async def contact_added(ctx: HandlerContext) -> None:
     await ctx.leads.add_touchpoint(lead, kind="wecom_add_contact", source=source, occurred_at=ctx.occurred_at,
                                    inbox_id=ctx.inbox_id,
                                    detail={"owner": ev.get("UserID"), "welcome_code": ev.get("WelcomeCode")})
+    code = ev.get("WelcomeCode")
+    if code:
+        await _enqueue_welcome(ctx, lead, code, state)
+
+
+async def _enqueue_welcome(ctx: HandlerContext, lead: Lead, code: str, state: str | None) -> None:
+    """The welcome for the "contact me" State, in this event's transaction: it exists iff the event is done.
+
+    The outbox wakes its sender right after this transaction commits (bot/outbox_wake.py). The deadline
+    runs from the add event, not from our processing: a backlog must not make us send a dead code.
+    Keyed by the inbox row, so a reprocessed event or a redelivered callback never sends twice.
+    """
+    welcome = ctx.config.capture.welcome
+    text = welcome.wecom_by_state.get(state or "") or welcome.wecom_default
+    if not text:
+        return
+    payload = {"welcome_code": code, "text": text, "not_after": ctx.occurred_at.timestamp() + WELCOME_CODE_LIFE_S}
+    await enqueue(ctx.session, target="wecom", method="wecom.welcome", payload=payload,
+                  idempotency_key=f"welcome:{ctx.inbox_id}", sandbox=ctx.config.wechat.mode == "sandbox",
+                  lead_id=lead.id, outbound=ctx.config.capture.outbound)
 
 
 @router.on(F.source(WECOM), F.change_type("edit_external_contact", "del_external_contact", "del_follow_user"))

@@ -119,6 +119,8 @@ class LeadRepository:
         survivor.profile = {**merged.profile, **survivor.profile}
         survivor.display_name = survivor.display_name or merged.display_name
         survivor.last_activity_at = max(survivor.last_activity_at, merged.last_activity_at)
+        interactions = [t for t in (survivor.oa_last_interaction_at, merged.oa_last_interaction_at) if t]
+        survivor.oa_last_interaction_at = max(interactions, default=None)
         if merged.consent == "revoked" and survivor.consent != "revoked":
             # A person who said no through one channel said no: keep the stricter state.
             survivor.consent, survivor.consent_updated_at = merged.consent, merged.consent_updated_at
