@@ -221,3 +221,27 @@ async def test_script_payload_in_a_message_is_stored_as_text(client):
     resp = await client.get("/api/handoffs", headers=AUTH)
     assert (await resp.json())["items"][0]["message"] == payload
     assert resp.content_type == "application/json"
+
+
+async def test_after_unsubscribing_no_marketing_message_is_sent(client):
+    from bot.keys import SESSIONS
+    from bot.outbox import enqueue
+    from storage.models import OutboxMessage
+
+    engine = client.server.app[ENGINE]
+    await say(client, oa_text("o_mkt", "你们的产品价格多少", 1012))
+    await wait_processed(engine, expected=1)
+    (lead_id,) = await lead_ids(engine)
+
+    async def send(key: str) -> str:
+        async with client.server.app[SESSIONS]() as session, session.begin():
+            await enqueue(session, target="wechat", method="oa.custom_text", idempotency_key=key, sandbox=True,
+                          lead_id=lead_id, payload={"openid": "o_mkt", "content": "限时优惠", "marketing": True})
+        async with engine.connect() as conn:
+            return (await conn.execute(select(OutboxMessage.status)
+                                       .where(OutboxMessage.idempotency_key == key))).scalar_one()
+
+    assert await send("before") == "sandboxed"  # would be sent
+    await say(client, oa_text("o_mkt", "退订", 1013))
+    await wait_processed(engine, expected=2)
+    assert await send("after") == "suppressed"
