@@ -235,7 +235,7 @@ async def test_after_unsubscribing_no_marketing_message_is_sent(client):
 
     async def send(key: str) -> str:
         async with client.server.app[SESSIONS]() as session, session.begin():
-            await enqueue(session, target="wechat", method="oa.custom_text", idempotency_key=key, sandbox=True,
+            await enqueue(session, target="oa", method="oa.custom_text", idempotency_key=key, sandbox=True,
                           lead_id=lead_id, payload={"openid": "o_mkt", "content": "限时优惠", "marketing": True})
         async with engine.connect() as conn:
             return (await conn.execute(select(OutboxMessage.status)
