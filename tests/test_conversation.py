@@ -245,3 +245,22 @@ async def test_after_unsubscribing_no_marketing_message_is_sent(client):
     await say(client, oa_text("o_mkt", "退订", 1013))
     await wait_processed(engine, expected=2)
     assert await send("after") == "suppressed"
+
+
+async def test_content_file_is_loaded_at_start_up(aiohttp_client, backend, tmp_path):
+    path = tmp_path / "content.toml"
+    path.write_text('[[items]]\nid = "webinar-0312"\nkind = "livestream"\ntitle = "3月12日直播：HR 数字化"\n'
+                    'url = "https://example.com/live"\nstage = "consideration"\n', encoding="utf-8")
+    client = await aiohttp_client(create_app(make_config(backend, content={"file": str(path)})))
+    listed = (await (await client.get("/api/content", headers=AUTH)).json())["items"]
+    assert [(i["id"], i["kind"]) for i in listed] == [("webinar-0312", "livestream")]
+
+
+async def test_a_bad_content_file_stops_start_up_naming_the_key(aiohttp_client, backend, tmp_path):
+    from bot.errors import ConfigError
+
+    path = tmp_path / "content.toml"
+    path.write_text('[[items]]\nid = "x"\nkind = "podcast"\ntitle = "t"\nurl = "https://e.com"\n', encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        await aiohttp_client(create_app(make_config(backend, content={"file": str(path)})))
+    assert info.value.key == "content.file.items[0].kind"
