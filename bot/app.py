@@ -11,6 +11,7 @@ from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from bot.callbacks import add_routes
+from bot.capture_routes import add_capture
 from bot.config import Config
 from bot.content import ContentLibrary, load_content_file, upsert_items
 from bot.context import Conversation, Services
@@ -160,6 +161,7 @@ def create_app(config: Config, *, router: Router | None = None) -> web.Applicati
     add_routes(app, config)
     add_api_routes(app)
     add_outbox_routes(app)  # GET /api/outbox
+    add_capture(app)  # H5 forms (/f/<form>) and the mini-program API (/api/mp/...)
     add_capture_api_routes(app)
     add_tracked_routes(app)
     return app

@@ -8,9 +8,13 @@ To add an endpoint (OAuth, code2session, ...), add a handler here or in a module
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+
+from aiohttp import web
+from yarl import URL
 
 from tests.fakes.wechat_state import ApiError, FakeWeChatState, IssuedToken
 
@@ -167,3 +171,70 @@ def wecom_message_send(call: Call) -> dict[str, Any]:
         raise ApiError(81013, "user & party & tag all invalid")
     call.state.sent.append({"kind": "wecom.app", **call.body})
     return {"invaliduser": "|".join(invalid), "msgid": f"msg-{len(call.state.sent)}"}
+
+
+# ---- OAuth codes: OA web OAuth, mini-program login and phone number ------------------------------------
+
+def _app_secret(call: Call) -> str:
+    """The appid of a secret-authenticated /sns call (40013 unknown app, 40125 wrong secret)."""
+    appid = call.query.get("appid", "")
+    if appid not in call.state.oa_apps:
+        raise ApiError(40013, "invalid appid")
+    if call.state.oa_apps[appid] != call.query.get("secret"):
+        raise ApiError(40125, "invalid appsecret")
+    if call.query.get("grant_type") != "authorization_code":
+        raise ApiError(40002, "invalid grant_type")
+    return appid
+
+
+@endpoint("GET", "/connect/oauth2/authorize", auth=None)
+def oa_oauth_authorize(call: Call) -> dict[str, Any]:
+    """WeChat's authorize page: for snsapi_base it redirects straight back with a fresh code."""
+    q = call.query
+    if q.get("appid") not in call.state.oa_apps:
+        raise ApiError(40013, "invalid appid")
+    if q.get("response_type") != "code" or q.get("scope") not in ("snsapi_base", "snsapi_userinfo"):
+        raise ApiError(10005, "invalid scope or response_type")
+    redirect_uri = q.get("redirect_uri", "")
+    if not redirect_uri.startswith(("http://", "https://")):
+        raise ApiError(10003, "redirect_uri domain mismatch")
+    openid = call.state.oauth_openid
+    user = call.state.users.get(openid)
+    code = call.state.issue_oauth_code("oa_web", q["appid"], openid=openid, unionid=user.unionid if user else None)
+    # The dispatcher answers JSON; a redirect leaves the handler as aiohttp's own HTTP exception.
+    raise web.HTTPFound(str(URL(redirect_uri).update_query(code=code, state=q.get("state", ""))))
+
+
+@endpoint("GET", "/sns/oauth2/access_token", auth=None)
+def oa_oauth_access_token(call: Call) -> dict[str, Any]:
+    appid = _app_secret(call)
+    grant = call.state.take_oauth_code("oa_web", appid, call.query.get("code", ""))
+    result: dict[str, Any] = {"access_token": f"WEB-{secrets.token_hex(6)}", "expires_in": 7200,
+                              "refresh_token": f"REFRESH-{secrets.token_hex(6)}", "openid": grant.openid,
+                              "scope": "snsapi_base"}
+    if grant.unionid:
+        result["unionid"] = grant.unionid
+    return result
+
+
+@endpoint("GET", "/sns/jscode2session", auth=None)
+def mp_code2session(call: Call) -> dict[str, Any]:
+    appid = _app_secret(call)
+    grant = call.state.take_oauth_code("mp_login", appid, call.query.get("js_code", ""))
+    result: dict[str, Any] = {"openid": grant.openid, "session_key": grant.session_key}
+    if grant.unionid:
+        result["unionid"] = grant.unionid
+    return result
+
+
+@endpoint("POST", "/wxa/business/getuserphonenumber", auth="oa")
+def mp_phone_number(call: Call) -> dict[str, Any]:
+    _require(call.body, "code")
+    assert call.token is not None
+    appid = call.token.principal.removeprefix("oa:")
+    # Phone codes are single-use too, but WeChat answers a reused one with 40029 like an unknown one.
+    grant = call.state.take_oauth_code("mp_phone", appid, str(call.body["code"]), used_errcode=40029)
+    number = grant.phone if grant.country_code == "86" else f"+{grant.country_code} {grant.phone}"
+    return {"phone_info": {"phoneNumber": number, "purePhoneNumber": grant.phone,
+                           "countryCode": grant.country_code,
+                           "watermark": {"timestamp": int(call.state.clock()), "appid": appid}}}

@@ -44,6 +44,21 @@ class WelcomeCode:
     used: bool = False
 
 
+@dataclass
+class OAuthCode:
+    """A code the user's WeChat hands to the app: OA web OAuth, wx.login, or a getPhoneNumber button."""
+
+    kind: str  # "oa_web", "mp_login" or "mp_phone"
+    appid: str
+    issued_at: float
+    openid: str = ""
+    unionid: str | None = None
+    session_key: str = ""
+    phone: str = ""
+    country_code: str = "86"
+    used: bool = False
+
+
 class ApiError(Exception):
     """Raised by handlers and checks; becomes {"errcode", "errmsg"} in the response."""
 
@@ -84,6 +99,10 @@ class FakeWeChatState:
     delays: dict[str, float] = field(default_factory=dict)
     _hits: dict[str, deque[float]] = field(default_factory=dict)
     _serial: itertools.count = field(default_factory=itertools.count)
+    # OAuth / login / phone codes: single-use, and valid for oauth_code_ttl_s (5 minutes, like WeChat's).
+    oauth_codes: dict[str, OAuthCode] = field(default_factory=dict)
+    oauth_code_ttl_s: float = 300.0
+    oauth_openid: str = "o_web_visitor"  # whom /connect/oauth2/authorize says the visitor is
 
     # ---- knobs for tests ----------------------------------------------------------------------------
 
@@ -129,6 +148,24 @@ class FakeWeChatState:
 
     def count(self, path: str) -> int:
         return len(self.requests_to(path))
+
+    def issue_oauth_code(self, kind: str, appid: str, **values: Any) -> str:
+        code = f"CODE-{kind}-{secrets.token_hex(8)}"
+        self.oauth_codes[code] = OAuthCode(kind=kind, appid=appid, issued_at=self.clock(), **values)
+        return code
+
+    def issue_login_code(self, appid: str, openid: str, unionid: str | None = None) -> str:
+        """What wx.login gives the mini-program for this user."""
+        return self.issue_oauth_code("mp_login", appid, openid=openid, unionid=unionid,
+                                     session_key=f"SESSIONKEY-{secrets.token_hex(8)}")
+
+    def issue_phone_code(self, appid: str, phone: str, country_code: str = "86") -> str:
+        """What a getPhoneNumber button gives the mini-program."""
+        return self.issue_oauth_code("mp_phone", appid, phone=phone, country_code=country_code)
+
+    def expire_oauth_codes(self) -> None:
+        for code in self.oauth_codes.values():
+            code.issued_at = min(code.issued_at, self.clock() - self.oauth_code_ttl_s - 1)
 
     # ---- used by the endpoints ------------------------------------------------------------------------
 
@@ -189,3 +226,15 @@ class FakeWeChatState:
             self.register_external_contact(external_userid, f"Customer {external_userid}",
                                            unionid=f"union-{external_userid}")
         return self.external_contacts[external_userid]
+
+    def take_oauth_code(self, kind: str, appid: str, code: str, *, used_errcode: int = 40163) -> OAuthCode:
+        """The code's grant, once: unknown, foreign or expired codes are 40029, used ones ``used_errcode``."""
+        grant = self.oauth_codes.get(code)
+        if grant is None or grant.kind != kind or grant.appid != appid:
+            raise ApiError(40029, "invalid code")
+        if grant.used:
+            raise ApiError(used_errcode, "code been used" if used_errcode == 40163 else "invalid code")
+        if self.clock() - grant.issued_at > self.oauth_code_ttl_s:
+            raise ApiError(40029, "invalid code, code expired")
+        grant.used = True
+        return grant
