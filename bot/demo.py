@@ -23,13 +23,14 @@ def demo_callbacks(corp_id: str, now: int) -> list[tuple[str, str]]:
         (OA, oa_event("o_demo_zhang", "subscribe", "qrscene_expo2026", at=now - 6 * day)),
         (OA, oa_text("o_demo_zhang", "你们的产品价格多少", 900001, at=now - 6 * day + 60)),
         (OA, oa_event("o_demo_li", "subscribe", "qrscene_sem_brand", at=now - 3 * day)),
-        (OA, oa_event("o_demo_li", "CLICK", "menu_whitepaper", at=now - 3 * day + 30)),
+        (OA, oa_event("o_demo_li", "CLICK", "content:hr-whitepaper-2026", at=now - 3 * day + 30)),
+        (OA, oa_text("o_demo_li", "你们支持私有化部署吗？", 900002, at=now - 3 * day + 90)),
         (OA, oa_event("o_demo_wang", "subscribe", at=now - 2 * day)),
         (OA, oa_event("o_demo_wang", "SCAN", "live_0312", at=now - day)),
         (OA, oa_event("o_demo_zhao", "subscribe", "qrscene_booth_b12", at=now - day)),
         (OA, oa_event("o_demo_zhao", "unsubscribe", at=now - 3600)),
         (WECOM, wecom_contact_event(corp_id, "add_external_contact", "sales_chen", "wm_demo_sun",
-                                    state="sales_card", at=now - 5 * day)),
+                                    state="sales_card", welcome_code="DEMO-WELCOME", at=now - 5 * day)),
     ]
 
 
