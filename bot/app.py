@@ -80,15 +80,15 @@ async def redis_ctx(app: web.Application) -> AsyncIterator[None]:
 async def conversation_ctx(app: web.Application) -> AsyncIterator[None]:
     """The intent matcher (jieba's dictionary loads once, here, never on a first message) and the content."""
     cfg = app[CONFIG].capture
-    keywords = [k for intent in cfg.intents for k in intent.keywords]
-    keywords += [*cfg.bot.unsubscribe_keywords, *cfg.bot.resubscribe_keywords, *cfg.bot.delete_keywords]
+    consent_words = [*cfg.bot.unsubscribe_keywords, *cfg.bot.resubscribe_keywords, *cfg.bot.delete_keywords]
+    keywords = [k for intent in cfg.intents for k in intent.keywords] + consent_words
     tokenizer = await asyncio.get_running_loop().run_in_executor(None, build_tokenizer, keywords)
     items = list(cfg.content) + (list(load_content_file(cfg.content_file)) if cfg.content_file else [])
     if items:
         await upsert_items(app[ENGINE], items)
     library = ContentLibrary()
     await library.refresh(app[ENGINE])
-    app[CONVERSATION] = Conversation(intents=IntentMatcher(cfg.intents, tokenizer), content=library,
+    app[CONVERSATION] = Conversation(intents=IntentMatcher(cfg.intents, tokenizer, consent_words), content=library,
                                      links=LinkSigner(app[CONFIG].signing_key))
     yield
 
@@ -130,7 +130,7 @@ async def inbox_ctx(app: web.Application) -> AsyncIterator[None]:
     cfg = app[CONFIG]
     app_ids = {OA: cfg.wechat.app_id, WECOM: cfg.wecom.corp_id}
     processor = InboxProcessor(app[ENGINE], app[SESSIONS], app[ROUTER], app[SERVICES], cfg.inbox, app_ids,
-                               wait_for_ingest=lambda limit_s: writer.wait_idle(limit_s))
+                               wait_for_ingest=lambda limit_s: writer.wait_quiet(limit_s))
     writer = InboxWriter(app[ENGINE], max_batch=cfg.inbox.max_batch, flushers=cfg.inbox.flushers,
                          on_stored=processor.notify)
     scheduler = AsyncIOScheduler()

@@ -39,6 +39,13 @@ class InboundEvent:
         return str(self.fields["ToUserName"])
 
     @property
+    def actor(self) -> str:
+        """Whom the event is about, for ordering: WeCom contact events come from "sys" about a customer."""
+        if self.event == "change_external_contact" and self.fields.get("ExternalUserID"):
+            return str(self.fields["ExternalUserID"])
+        return self.from_user
+
+    @property
     def create_time(self) -> int:
         return int(self.fields["CreateTime"])
 

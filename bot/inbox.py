@@ -9,7 +9,6 @@ timer, a batch is simply everything that arrived while the previous commit was i
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -71,8 +70,7 @@ class InboxWriter:
         self._tasks: list[asyncio.Task[None]] = []
         self._postgres = engine.dialect.name == "postgresql"
         self._flushing = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
+        self._last_store = float("-inf")
 
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._run(), name=f"inbox-flusher-{i}") for i in range(self._flushers)]
@@ -84,16 +82,26 @@ class InboxWriter:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
 
-    async def wait_idle(self, limit_s: float) -> None:
-        """Until no callback waits for its commit, or ``limit_s`` passes: after-ack work gives way to answers."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._idle.wait(), limit_s)
+    async def wait_quiet(self, limit_s: float, quiet_s: float = 0.02) -> None:
+        """Until no callback has arrived for ``quiet_s`` and none waits for its commit, or ``limit_s`` passes.
+
+        After-ack work gives way to answers: under a burst it waits (bounded), between bursts it runs. The
+        writer being idle for an instant between two group commits is not a pause in the traffic.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit_s
+        while (now := loop.time()) < deadline:
+            calm_for = now - self._last_store
+            if calm_for >= quiet_s and self._flushing == 0 and self._queue.empty():
+                return
+            await asyncio.sleep(min(max(quiet_s - calm_for, 0.005), deadline - now))
 
     async def store(self, event: InboundEvent, payload: str, reply: str | None) -> Stored:
         if not self._tasks:
             raise RuntimeError("inbox writer is not running")
-        future: asyncio.Future[Stored] = asyncio.get_running_loop().create_future()
-        self._idle.clear()
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Stored] = loop.create_future()
+        self._last_store = loop.time()
         self._queue.put_nowait(_Pending(event, payload, reply, future))
         return await future
 
@@ -119,8 +127,6 @@ class InboxWriter:
                 continue
             finally:
                 self._flushing -= 1
-                if self._flushing == 0 and self._queue.empty():
-                    self._idle.set()
             for item, stored in zip(batch, results, strict=True):
                 item.future.set_result(stored)
             fresh = [s.inbox_id for s in results if not s.duplicate]
@@ -147,7 +153,7 @@ class InboxWriter:
             ev = item.event
             rows[key] = {
                 "source": ev.source, "dedup_key": key, "msg_type": ev.msg_type, "event": ev.event,
-                "from_user": ev.from_user, "create_time": ev.create_time, "payload": item.payload,
+                "from_user": ev.actor, "create_time": ev.create_time, "payload": item.payload,
                 "reply": item.reply, "status": "pending", "attempts": 0, "received_at": now,
             }
         if self._postgres:

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.config import InboxConfig
 from bot.context import HandlerContext, Services
@@ -27,8 +27,9 @@ from storage.models import InboxEvent, utcnow
 
 log = logging.getLogger(__name__)
 _table = InboxEvent.__table__
-DONE, SKIPPED, RETRY, FAILED = "done", "skipped", "retry", "failed"
-_CONFLICT_RETRIES = 4
+DONE, SKIPPED, RETRY, WAIT, FAILED = "done", "skipped", "retry", "wait", "failed"
+# Conflicts and waits for a person's earlier event resolve within moments; past this the sweep takes over.
+_SOON_RETRIES = 40
 
 
 class InboxProcessor:
@@ -99,8 +100,8 @@ class InboxProcessor:
                 return
             await self._give_way()
             try:
-                for _ in range(_CONFLICT_RETRIES):
-                    if await self.process(inbox_id) != RETRY:
+                for _ in range(_SOON_RETRIES):
+                    if await self.process(inbox_id) not in (RETRY, WAIT):
                         break
                     await asyncio.sleep(0.05)
             except Exception:  # noqa: BLE001 - one bad event must not stop the worker
@@ -123,6 +124,8 @@ class InboxProcessor:
                 )).scalar_one_or_none()
                 if row is None:
                     return SKIPPED
+                if await self._has_earlier_pending(session, row):
+                    return WAIT  # the same person's earlier event goes first, wherever it is handled
                 event = self._rebuild(row)
                 ctx = HandlerContext(event=event, inbox_id=row.id, session=session,
                                      leads=LeadRepository(session), services=self._services, now=self._clock())
@@ -143,6 +146,13 @@ class InboxProcessor:
             return FAILED
         self.processed += 1
         return DONE
+
+    @staticmethod
+    async def _has_earlier_pending(session: AsyncSession, row: InboxEvent) -> bool:
+        earlier = await session.execute(
+            select(InboxEvent.id).where(InboxEvent.source == row.source, InboxEvent.from_user == row.from_user,
+                                        InboxEvent.status == "pending", InboxEvent.id < row.id).limit(1))
+        return earlier.first() is not None
 
     def _rebuild(self, row: InboxEvent) -> InboundEvent:
         return build_event(row.source, self._app_ids[row.source], parse_xml(row.payload.encode("utf-8")))

@@ -37,11 +37,12 @@ class Understanding:
 def understand(services: Services, text: str) -> Understanding:
     bot = services.config.capture.bot
     matcher = services.conversation.intents
+    tokens = matcher.tokens(text)
     for action, keywords in ((DELETE, bot.delete_keywords), (UNSUBSCRIBE, bot.unsubscribe_keywords),
                              (RESUBSCRIBE, bot.resubscribe_keywords)):
-        if keywords and matches_any(matcher, text, keywords):
+        if keywords and matches_any(matcher, text, keywords, tokens):
             return Understanding(consent=action)
-    found = matcher.match(text)
+    found = matcher.match(text, tokens)
     if found is None:
         return Understanding()
     return Understanding(intent=next(i for i in services.config.capture.intents if i.name == found.name))

@@ -58,7 +58,9 @@ class IntentMatcher:
     """Picks the intent of a message. Ties: higher priority, then more specific (longer keywords matched),
     then more keywords matched, then the order of configuration."""
 
-    def __init__(self, intents: Iterable[IntentSpec], tokenizer: jieba.Tokenizer) -> None:
+    def __init__(self, intents: Iterable[IntentSpec], tokenizer: jieba.Tokenizer,
+                 extra_keywords: Iterable[str] = ()) -> None:
+        """``extra_keywords``: other words later checked with ``matches_any`` (the consent words)."""
         self._tokenizer = tokenizer
         self._order: dict[str, tuple[int, int]] = {}
         self._by_keyword: dict[str, list[str]] = {}
@@ -66,16 +68,29 @@ class IntentMatcher:
             self._order[intent.name] = (intent.priority, -index)
             for keyword in {normalize(k) for k in intent.keywords}:
                 self._by_keyword.setdefault(keyword, []).append(intent.name)
+        self._by_first: dict[str, tuple[str, ...]] = {}
+        for keyword in {*self._by_keyword, *(normalize(k) for k in extra_keywords)}:
+            if keyword:
+                self._by_first[keyword[0]] = (*self._by_first.get(keyword[0], ()), keyword)
 
-    def tokens(self, text: str) -> set[str]:
+    def _mentions_a_keyword(self, normalized: str) -> bool:
+        by_first = self._by_first
+        return any(normalized.startswith(k, i) for i, ch in enumerate(normalized) if ch in by_first
+                   for k in by_first[ch])
+
+    def tokens(self, text: str) -> frozenset[str]:
+        """The message's words, cut once and shared by every check on it. HMM off: discovering new words
+        costs time and cannot find a keyword, which is always in the dictionary."""
         normalized = normalize(text)
-        tokens = set(self._tokenizer.lcut_for_search(normalized))
-        tokens.add(normalized)  # a message that is exactly a keyword ("TD") matches even if cut apart
-        return tokens
+        if not self._mentions_a_keyword(normalized):
+            # A keyword can only be one of the words if it is in the text at all: no need to cut.
+            return frozenset([normalized])
+        # The whole message too: one that is exactly a keyword ("TD") matches even if jieba cuts it apart.
+        return frozenset([*self._tokenizer.lcut_for_search(normalized, HMM=False), normalized])
 
-    def match(self, text: str) -> IntentMatch | None:
+    def match(self, text: str, tokens: frozenset[str] | None = None) -> IntentMatch | None:
         found: dict[str, list[str]] = {}
-        for token in self.tokens(text):
+        for token in self.tokens(text) if tokens is None else tokens:
             for name in self._by_keyword.get(token, ()):
                 found.setdefault(name, []).append(token)
         if not found:
@@ -85,8 +100,10 @@ class IntentMatcher:
         return IntentMatch(best, tuple(sorted(found[best], key=lambda k: (-len(k), k))))
 
 
-def matches_any(matcher: IntentMatcher, text: str, keywords: Iterable[str]) -> bool:
-    """Whether a message says one of these keywords (consent words such as 退订 / TD).
+def matches_any(matcher: IntentMatcher, text: str, keywords: Iterable[str],
+                tokens: frozenset[str] | None = None) -> bool:
+    """Whether a message says one of these keywords (consent words such as 退订 / TD); the matcher must
+    know them (intents' keywords or its ``extra_keywords``).
 
     Latin keywords must be the whole message ("TD", not "TD是什么"); Chinese ones may stand in a sentence.
     """
@@ -95,4 +112,4 @@ def matches_any(matcher: IntentMatcher, text: str, keywords: Iterable[str]) -> b
     if normalized in wanted:
         return True
     chinese = {k for k in wanted if not k.isascii()}
-    return bool(chinese and matcher.tokens(text) & chinese)
+    return bool(chinese) and bool((matcher.tokens(text) if tokens is None else tokens) & chinese)

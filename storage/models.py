@@ -151,14 +151,18 @@ class InboxEvent(Base):
     """Every accepted callback, written before WeChat gets its answer."""
 
     __tablename__ = "inbox"
-    __table_args__ = (Index("ix_inbox_status_id", "status", "id"),)
+    __table_args__ = (
+        Index("ix_inbox_status_id", "status", "id"),
+        # One person's events are handled in order: "is an earlier one of theirs still pending?"
+        Index("ix_inbox_source_from_user_status", "source", "from_user", "status"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     source: Mapped[str] = mapped_column(String(8))
     dedup_key: Mapped[str] = mapped_column(String(400), unique=True)
     msg_type: Mapped[str] = mapped_column(String(40))
     event: Mapped[str | None] = mapped_column(String(60))
-    from_user: Mapped[str] = mapped_column(String(128))
+    from_user: Mapped[str] = mapped_column(String(128))  # the actor: FromUserName, or the WeCom customer
     create_time: Mapped[int] = mapped_column(BigInteger)
     payload: Mapped[str] = mapped_column(Text)
     reply: Mapped[str | None] = mapped_column(Text)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 
 import pytest
+from sqlalchemy import select
 
 from bot.app import create_app
 from bot.keys import ENGINE, SESSIONS
 from bot.simulate import oa_event, oa_text, wecom_contact_event
 from leads.identity import OA_OPENID, PHONE, UNIONID, WECOM_EXTERNAL, IdentityKey
 from storage.leads_repo import LeadRepository
-from storage.models import Lead, LeadMerge
+from storage.models import Identity, Lead, LeadMerge
 from tests.fakes.wechat_server import FakeWeChatServer
 from tests.fakes.wechat_state import FakeWeChatState
 from tests.helpers import API_TOKEN, CORP_ID, OA_APP_ID, count, lead_ids, make_config, wait_processed
@@ -59,11 +61,16 @@ async def test_two_existing_leads_linked_later_merge_into_the_older(client, fake
     fake.state.register_external_contact("wm_li", "李娜", unionid=None)
     fake.state.register_user("o_li", unionid="u_li")
     engine = client.server.app[ENGINE]
-    await send_wecom(client, wecom_contact_event(CORP_ID, "add_external_contact", "sales_chen", "wm_li"))
-    await send_oa(client, oa_event("o_li", "subscribe"))
-    await send_oa(client, oa_text("o_li", "你好", 990001))
+    now = int(time.time())
+    await send_wecom(client, wecom_contact_event(CORP_ID, "add_external_contact", "sales_chen", "wm_li",
+                                                 at=now - 120))
+    await send_oa(client, oa_event("o_li", "subscribe", at=now - 60))
+    await send_oa(client, oa_text("o_li", "你好", 990001, at=now - 30))
     await wait_processed(engine, expected=3)
-    older, newer = await lead_ids(engine)
+    # A lead is as old as its first touch: the WeCom contact's lead is the older one.
+    async with engine.connect() as conn:
+        older = (await conn.execute(select(Identity.lead_id).where(Identity.value == "wm_li"))).scalar_one()
+        newer = (await conn.execute(select(Identity.lead_id).where(Identity.value == "o_li"))).scalar_one()
 
     # The customer is added again by another member; now WeCom reports the UnionID.
     fake.state.register_external_contact("wm_li", "李娜", unionid="u_li")

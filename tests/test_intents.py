@@ -56,8 +56,9 @@ def test_matched_keywords_are_reported_longest_first(matcher):
     assert matcher.match("企业版价格多少").keywords == ("企业版价格", "企业版")
 
 
-def test_latin_consent_words_must_be_the_whole_message(matcher):
+def test_latin_consent_words_must_be_the_whole_message(jieba_base):
     words = ("退订", "TD", "unsubscribe")
+    matcher = IntentMatcher(INTENTS, build_tokenizer(words, base=jieba_base), extra_keywords=words)
     assert matches_any(matcher, "TD", words)
     assert matches_any(matcher, " td ", words)
     assert matches_any(matcher, "我要退订", words)
@@ -68,3 +69,8 @@ def test_latin_consent_words_must_be_the_whole_message(matcher):
 def test_a_fresh_tokenizer_loads_the_dictionary_itself():
     tokenizer = build_tokenizer(["产品价格"])
     assert tokenizer.initialized and "产品价格" in tokenizer.lcut("你们的产品价格")
+
+
+def test_messages_without_any_keyword_are_not_segmented(matcher):
+    assert matcher.tokens("你们公司在哪个城市") == frozenset(["你们公司在哪个城市"])
+    assert "价格" in matcher.tokens("你们的产品价格")

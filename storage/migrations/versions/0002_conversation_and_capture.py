@@ -64,6 +64,9 @@ def upgrade() -> None:
     with op.batch_alter_table('mp_sessions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_mp_sessions_lead_id'), ['lead_id'], unique=False)
 
+    with op.batch_alter_table('inbox', schema=None) as batch_op:
+        batch_op.create_index('ix_inbox_source_from_user_status', ['source', 'from_user', 'status'], unique=False)
+
     with op.batch_alter_table('leads', schema=None) as batch_op:
         batch_op.add_column(sa.Column('oa_last_interaction_at', UTCDateTime(), nullable=True))
         batch_op.add_column(sa.Column('erased_at', UTCDateTime(), nullable=True))
@@ -86,6 +89,8 @@ def downgrade() -> None:
     with op.batch_alter_table('leads', schema=None) as batch_op:
         batch_op.drop_column('erased_at')
         batch_op.drop_column('oa_last_interaction_at')
+    with op.batch_alter_table('inbox', schema=None) as batch_op:
+        batch_op.drop_index('ix_inbox_source_from_user_status')
 
     with op.batch_alter_table('mp_sessions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_mp_sessions_lead_id'))
