@@ -10,7 +10,7 @@ from bot.config import Config
 from bot.errors import BadSignature, MalformedPayload
 from bot.inbound import OA, WECOM, build_event
 from bot.keys import CONFIG, PIPELINE
-from bot.security import Envelope, check_timestamp, parse_xml, verify_signature
+from bot.security import Envelope, check_timestamp, encrypted_field, parse_xml, verify_signature
 
 SUCCESS = "success"
 
@@ -64,7 +64,7 @@ async def oa_receive(request: web.Request) -> web.Response:
     if envelope is not None and not encrypted:
         # In plaintext mode the body is not covered by the signature; with a key configured we insist on it.
         raise BadSignature("plaintext message refused: safe mode is configured")
-    xml = envelope.decrypt(_encrypted_field(body), request.query.get("msg_signature"), timestamp, nonce) \
+    xml = envelope.decrypt(encrypted_field(body), request.query.get("msg_signature"), timestamp, nonce) \
         if envelope is not None else body
     event = build_event(OA, cfg.wechat.app_id, parse_xml(xml))
     reply = await request.app[PIPELINE].accept(event, xml.decode("utf-8"))
@@ -87,7 +87,7 @@ async def wecom_receive(request: web.Request) -> web.Response:
     nonce = _query(request, "nonce")
     body = await request.read()
     envelope = _wecom(request)
-    xml = envelope.decrypt(_encrypted_field(body), request.query.get("msg_signature"), timestamp, nonce)
+    xml = envelope.decrypt(encrypted_field(body), request.query.get("msg_signature"), timestamp, nonce)
     event = build_event(WECOM, cfg.wecom.corp_id, parse_xml(xml))
     reply = await request.app[PIPELINE].accept(event, xml.decode("utf-8"))
     if reply:
@@ -99,13 +99,6 @@ def _wecom(request: web.Request) -> Envelope:
     envelope = request.app[ENVELOPES].wecom
     assert envelope is not None  # the WeCom routes exist only when WeCom is configured
     return envelope
-
-
-def _encrypted_field(body: bytes) -> str:
-    value = parse_xml(body).get("Encrypt")
-    if not isinstance(value, str) or not value:
-        raise MalformedPayload("missing <Encrypt>")
-    return value
 
 
 def add_routes(app: web.Application, cfg: Config) -> None:

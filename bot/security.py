@@ -53,6 +53,23 @@ def check_timestamp(timestamp: str | None, max_skew_s: int, now: Callable[[], fl
     return timestamp
 
 
+# The envelope's Encrypt field: the only part of a safe-mode body we use, and the part the signature covers.
+_ENCRYPT_FIELD = re.compile(rb"<Encrypt><!\[CDATA\[([A-Za-z0-9+/=]{1,65536})\]\]></Encrypt>")
+
+
+def encrypted_field(body: bytes) -> str:
+    """The Encrypt field of a safe-mode envelope. A plain single CDATA field is read directly (parsing the
+    envelope cost a tenth of the request time); anything unusual goes through the full, guarded parser."""
+    if not (_DECLARATION.search(body) or _PROCESSING_INSTRUCTION.search(body)):
+        found = _ENCRYPT_FIELD.findall(body)
+        if len(found) == 1 and body.lstrip().startswith(b"<xml>") and body.rstrip().endswith(b"</xml>"):
+            return found[0].decode("ascii")
+    value = parse_xml(body).get("Encrypt")
+    if not isinstance(value, str) or not value:
+        raise MalformedPayload("missing <Encrypt>")
+    return value
+
+
 def parse_xml(body: bytes) -> dict[str, Any]:
     """Parse a WeChat XML document into a flat dict of its <xml> root's children."""
     if _DECLARATION.search(body) or _PROCESSING_INSTRUCTION.search(body):

@@ -194,3 +194,11 @@ async def test_wecom_message_for_another_corp_is_refused(client):
     assert resp.status == 403
     assert await stored_nothing(_engine(client))
 
+
+
+async def test_two_encrypt_fields_are_refused(client):
+    req = oa_sim().post(oa_text("o1", "hi", 1))
+    doubled = req.body.replace(b"</xml>", b"<Encrypt><![CDATA[QUJD]]></Encrypt></xml>")
+    resp = await _post(client, req.query, doubled)
+    assert resp.status == 400
+    assert await stored_nothing(_engine(client))
