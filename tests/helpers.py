@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -48,6 +49,19 @@ def oa_sim(safe: bool = True) -> OASimulator:
 
 def wecom_sim() -> WeComSimulator:
     return WeComSimulator(WECOM_TOKEN, CORP_ID, WECOM_AES_KEY)
+
+
+class Clock:
+    """A controllable clock for code that takes ``clock=``."""
+
+    def __init__(self) -> None:
+        self.now = datetime.now(UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
 
 
 async def count(engine: AsyncEngine, model: Any, *where: Any) -> int:

@@ -22,22 +22,12 @@ from storage.db import create_engine, session_factory
 from storage.models import Lead, OutboxMessage
 from tests.fakes.configs import oa_config, wecom_config
 from tests.fakes.wechat_server import FakeWeChatServer
+from tests.helpers import Clock
 
 CUSTOM_SEND = "/cgi-bin/message/custom/send"
 TEMPLATE_SEND = "/cgi-bin/message/template/send"
 APP_SEND = "/cgi-bin/message/send"
 FALLBACK = OutboundConfig(fallback_template_id="TPL-FALLBACK", fallback_template_url="https://example.com/n")
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 
 import pytest
 from sqlalchemy import func, select
@@ -18,19 +18,9 @@ from storage.db import create_engine, session_factory
 from storage.models import OutboxMessage
 from tests.fakes.configs import oa_config, wecom_config
 from tests.fakes.wechat_server import FakeWeChatServer
+from tests.helpers import Clock
 
 CUSTOM_SEND = "/cgi-bin/message/custom/send"
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 @pytest.fixture
