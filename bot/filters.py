@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from bot.dispatch import Filter
-from bot.inbound import InboundEvent
 
 
 def source(*names: str) -> Filter:
@@ -25,6 +24,3 @@ def change_type(*names: str) -> Filter:
     wanted = set(names)
     return lambda ev: ev.event == "change_external_contact" and ev.get("ChangeType") in wanted
 
-
-def any_event(ev: InboundEvent) -> bool:
-    return True

@@ -7,15 +7,12 @@ is stored or none of it.
 
 from __future__ import annotations
 
-import logging
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import select, tuple_, update
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.config import Config
 from bot.config_capture import FormDef
@@ -24,8 +21,7 @@ from leads.identity import EMAIL, PHONE, IdentityKey
 from leads.sources import Source, resolve_source
 from storage.leads_repo import LeadRepository
 from storage.models import Identity, Lead
-
-log = logging.getLogger(__name__)
+from storage.tx import in_transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,43 +65,32 @@ def _observed(sub: Submission) -> list[IdentityKey]:
 T = TypeVar("T")
 
 
-async def retry_on_conflict(fn: Callable[[], Awaitable[T]]) -> T:
-    """Run a transaction, once more if a concurrent request created the same identity first: the unique
-    constraint refuses ours, and the second attempt finds that identity and links to it."""
-    try:
-        return await fn()
-    except IntegrityError:
-        log.info("identity created concurrently, resolving again")
-        return await fn()
-
-
 async def record_submission(sessions: async_sessionmaker, config: Config, sub: Submission, now: datetime) -> int:
     """Store the submission; returns the lead's id."""
-    return await retry_on_conflict(lambda: _store(sessions, config, sub, now))
+    return await in_transaction(sessions, lambda session: _store(session, config, sub, now))
 
 
-async def _store(sessions: async_sessionmaker, config: Config, sub: Submission, now: datetime) -> int:
+async def _store(session: AsyncSession, config: Config, sub: Submission, now: datetime) -> int:
     form = sub.form
-    async with sessions() as session, session.begin():
-        repo = LeadRepository(session)
-        lead = await repo.resolve(_observed(sub), now=now, inbox_id=None,
-                                  display_name=sub.data.values.get("name"))
-        if sub.verified_phone:
-            # A number typed in a form earlier is now confirmed by WeChat: same identity, now verified.
-            await session.execute(update(Identity).where(
-                Identity.lead_id == lead.id, Identity.kind == PHONE, Identity.app == "",
-                Identity.value == sub.verified_phone).values(verified=True))
-        privacy = config.capture.bot.privacy_text
-        await repo.merge_profile(lead, {**sub.data.profile, "consent": consent_record(privacy, now, form.id, sub.via)})
-        await repo.set_consent(lead, "granted", now)
-        source = resolve_source(sub.source_code, config.channels,
-                                Source(channel=form.channel or sub.via, scene=form.scene))
-        # Field names only: the values live in the profile and identities, where erasure finds them.
-        detail: dict[str, Any] = {"form": form.id, "via": sub.via, **sub.utm,
-                                  "fields": sorted({*sub.data.values, *(["phone"] if sub.verified_phone else [])})}
-        await repo.add_touchpoint(lead, kind="form_submit", source=source, occurred_at=now, inbox_id=None,
-                                  detail=detail)
-        if form.score_event:
-            await repo.add_touchpoint(lead, kind=form.score_event, source=source, occurred_at=now, inbox_id=None,
-                                      detail={"form": form.id, "via": sub.via, **sub.utm})
-        return lead.id
+    repo = LeadRepository(session)
+    lead = await repo.resolve(_observed(sub), now=now, inbox_id=None,
+                              display_name=sub.data.values.get("name"))
+    if sub.verified_phone:
+        # A number typed in a form earlier is now confirmed by WeChat: same identity, now verified.
+        await session.execute(update(Identity).where(
+            Identity.lead_id == lead.id, Identity.kind == PHONE, Identity.app == "",
+            Identity.value == sub.verified_phone).values(verified=True))
+    privacy = config.capture.bot.privacy_text
+    await repo.merge_profile(lead, {**sub.data.profile, "consent": consent_record(privacy, now, form.id, sub.via)})
+    await repo.set_consent(lead, "granted", now)
+    source = resolve_source(sub.source_code, config.channels,
+                            Source(channel=form.channel or sub.via, scene=form.scene))
+    # Field names only: the values live in the profile and identities, where erasure finds them.
+    detail: dict[str, Any] = {"form": form.id, "via": sub.via, **sub.utm,
+                              "fields": sorted({*sub.data.values, *(["phone"] if sub.verified_phone else [])})}
+    await repo.add_touchpoint(lead, kind="form_submit", source=source, occurred_at=now, inbox_id=None,
+                              detail=detail)
+    if form.score_event:
+        await repo.add_touchpoint(lead, kind=form.score_event, source=source, occurred_at=now, inbox_id=None,
+                                  detail={"form": form.id, "via": sub.via, **sub.utm})
+    return lead.id

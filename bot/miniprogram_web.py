@@ -14,11 +14,12 @@ from typing import Any
 
 from aiohttp import web
 from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.capture import CAPTURE, find_form
 from bot.config_capture import FormDef
 from bot.errors import WeChatAPIError
-from bot.form_submit import Submission, known_for, record_submission, retry_on_conflict
+from bot.form_submit import Submission, known_for, record_submission
 from bot.json_errors import ApiError, json_errors, json_response
 from bot.keys import CONFIG, REDIS, SESSIONS
 from bot.miniprogram_api import MiniProgramAPI
@@ -30,6 +31,7 @@ from leads.forms import MAX_SOURCE_CODE_LEN, clean_param, fields_to_ask, utm_par
 from leads.identity import MP_OPENID, UNIONID, IdentityKey
 from storage.leads_repo import LeadRepository
 from storage.models import MiniProgramSession
+from storage.tx import in_transaction
 
 MAX_CODE_LEN = 256
 _UPSTREAM = (WeChatTransportError, TokenUnavailable, OSError)
@@ -88,16 +90,15 @@ async def login(request: web.Request) -> web.Response:
     if result.unionid:
         own.append(IdentityKey(UNIONID, "", result.unionid))
 
-    async def store() -> None:
-        async with request.app[SESSIONS]() as session, session.begin():
-            lead = await LeadRepository(session).resolve(own, now=now, inbox_id=None)
-            await session.execute(delete(MiniProgramSession).where(
-                MiniProgramSession.lead_id == lead.id, MiniProgramSession.expires_at <= now))
-            session.add(MiniProgramSession(token_hash=_hash(token), lead_id=lead.id, openid=result.openid,
-                                           session_key=result.session_key, created_at=now,
-                                           expires_at=now + timedelta(seconds=ttl)))
+    async def store(session: AsyncSession) -> None:
+        lead = await LeadRepository(session).resolve(own, now=now, inbox_id=None)
+        await session.execute(delete(MiniProgramSession).where(
+            MiniProgramSession.lead_id == lead.id, MiniProgramSession.expires_at <= now))
+        session.add(MiniProgramSession(token_hash=_hash(token), lead_id=lead.id, openid=result.openid,
+                                       session_key=result.session_key, created_at=now,
+                                       expires_at=now + timedelta(seconds=ttl)))
 
-    await retry_on_conflict(store)
+    await in_transaction(request.app[SESSIONS], store)
     return json_response({"token": token, "expires_in": ttl})
 
 

@@ -6,7 +6,7 @@ from collections import defaultdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, delete, func, or_, select, tuple_, update
+from sqlalchemy import delete, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -184,7 +184,3 @@ async def lead_detail(session: AsyncSession, lead_id: int) -> dict[str, list[Any
     return {"identities": list(identities), "touchpoints": list(touchpoints), "merges": list(merges),
             "conflicts": list(conflicts), "tags": list(tags)}
 
-
-async def count_leads(session: AsyncSession) -> int:
-    return (await session.execute(select(func.count()).select_from(Lead).where(
-        and_(Lead.merged_into_id.is_(None))))).scalar_one()
