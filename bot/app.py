@@ -29,6 +29,7 @@ from bot.keys import (
     REDIS,
     ROUTER,
     SCHEDULER,
+    SCORING,
     SERVICES,
     SESSIONS,
 )
@@ -40,12 +41,15 @@ from bot.pipeline import CallbackPipeline
 from bot.processor import InboxProcessor
 from bot.tracked import add_tracked_routes
 from leads.intents import IntentMatcher, build_tokenizer
+from leads.scoring import ScoreModel
 from sdr_console.api import add_api_routes
 from sdr_console.capture_api import add_capture_api_routes
 from sdr_console.outbox_api import add_outbox_routes
+from sdr_console.score_api import add_score_routes
 from storage.db import create_engine, is_sqlite, session_factory
 from storage.migrate import is_current, upgrade
 from storage.redis import create_redis
+from storage.score_refresh import refresh_scores
 
 log = logging.getLogger(__name__)
 
@@ -102,7 +106,7 @@ async def clients_ctx(app: web.Application) -> AsyncIterator[None]:
     oa_api = OfficialAccountAPI(cfg.wechat, app[REDIS], prefix) if live else None
     wecom_api = WeComAPI(cfg.wecom, app[REDIS], prefix) if live and cfg.wecom.enabled else None
     app[SERVICES] = Services(config=cfg, redis=app[REDIS], oa_api=oa_api, wecom_api=wecom_api,
-                             conversation=app[CONVERSATION])
+                             conversation=app[CONVERSATION], scoring=app[SCORING])
     yield
     for api in (oa_api, wecom_api):
         if api is not None:
@@ -136,6 +140,10 @@ async def inbox_ctx(app: web.Application) -> AsyncIterator[None]:
     scheduler = AsyncIOScheduler()
     scheduler.add_job(processor.sweep, "interval", seconds=cfg.inbox.sweep_interval_s, id="inbox-sweep",
                       max_instances=1, coalesce=True)
+    if cfg.scoring.refresh_interval_s:
+        scheduler.add_job(refresh_scores, "interval", args=[app[SESSIONS], app[SCORING]],
+                          kwargs={"older_than_s": cfg.scoring.refresh_interval_s},
+                          seconds=cfg.scoring.refresh_interval_s, id="score-refresh", max_instances=1, coalesce=True)
     # Content changed through another process's API reaches this one within half a minute.
     scheduler.add_job(app[CONVERSATION].content.refresh, "interval", args=[app[ENGINE]], seconds=30,
                       id="content-refresh", max_instances=1, coalesce=True)
@@ -157,6 +165,7 @@ def create_app(config: Config, *, router: Router | None = None) -> web.Applicati
     app = web.Application(middlewares=[error_middleware], client_max_size=config.server.max_body_bytes)
     app[CONFIG] = config
     app[ROUTER] = router or build_router()
+    app[SCORING] = ScoreModel(config.scoring.rules)  # pure and immutable: built once, shared by every path
     app.cleanup_ctx.extend([database_ctx, redis_ctx, conversation_ctx, clients_ctx, outbox_ctx, inbox_ctx])
     add_routes(app, config)
     add_api_routes(app)
@@ -164,4 +173,5 @@ def create_app(config: Config, *, router: Router | None = None) -> web.Applicati
     add_capture(app)  # H5 forms (/f/<form>) and the mini-program API (/api/mp/...)
     add_capture_api_routes(app)
     add_tracked_routes(app)
+    add_score_routes(app)  # /api/leads/{id}/score, /stages, POST /stage
     return app

@@ -23,6 +23,15 @@ def _parser() -> argparse.ArgumentParser:
     db_sub = db.add_subparsers(dest="db_command", required=True)
     up = db_sub.add_parser("upgrade", help="apply Alembic migrations up to the latest")
     up.add_argument("--config", required=True)
+    scores = sub.add_parser("scores", help="lead scores")
+    scores_sub = scores.add_subparsers(dest="scores_command", required=True)
+    recompute = scores_sub.add_parser(
+        "recompute", help="rebuild every lead's scores and quadrant from its touchpoints (after a rule change)")
+    recompute.add_argument("--config", required=True)
+    recompute.add_argument("--dry-run", action="store_true", help="count what would change, write nothing")
+    recompute.add_argument("--batch-size", type=int, default=5000, help="leads per transaction (default 5000)")
+    recompute.add_argument("--restart", action="store_true", help="start over instead of resuming an unfinished run")
+    recompute.add_argument("--workers", type=int, default=1, help="processes sharing the work (PostgreSQL only)")
     wechat = sub.add_parser("wechat", help="Official Account administration")
     wechat_sub = wechat.add_subparsers(dest="wechat_command", required=True)
     menu = wechat_sub.add_parser("push-menu", help="publish the [menu] of the config to the Official Account")
@@ -50,6 +59,11 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(db_upgrade(config))
         print("database is at the latest migration")
         return 0
+    if args.command == "scores":
+        from storage.cli import scores_recompute
+
+        return asyncio.run(scores_recompute(config, dry_run=args.dry_run, batch_size=args.batch_size,
+                                            restart=args.restart, workers=args.workers))
     if args.command == "wechat":
         from bot.errors import WeChatAPIError
         from bot.menu import push_menu

@@ -16,6 +16,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from bot.config_capture import CAPTURE_SECTIONS, CaptureConfig, build_capture, validate_capture
+from bot.config_scoring import ScoringConfig, build_scoring, default_scoring
 from bot.errors import ConfigError
 
 ENV_PREFIX = "LEADRELAY_"
@@ -111,6 +112,7 @@ class Config:
     api: ApiConfig = field(default_factory=ApiConfig)
     channels: Mapping[str, ChannelSource] = field(default_factory=dict)
     capture: CaptureConfig = field(default_factory=CaptureConfig)
+    scoring: ScoringConfig = field(default_factory=default_scoring)
 
     @property
     def signing_key(self) -> bytes:
@@ -167,14 +169,15 @@ def _parse_env_value(value: str) -> Any:
 
 
 def build_config(raw: Mapping[str, Any]) -> Config:
-    unknown = set(raw) - set(_SECTIONS) - {"channels", *CAPTURE_SECTIONS}
+    unknown = set(raw) - set(_SECTIONS) - {"channels", "scoring", *CAPTURE_SECTIONS}
     if unknown:
         raise ConfigError(sorted(unknown)[0], "unknown section")
     if "wechat" not in raw:
         raise ConfigError("wechat", "section is required")
     sections = {name: build_section(name, cls, raw.get(name, {})) for name, cls in _SECTIONS.items()}
     channels = _build_channels(raw.get("channels", {}))
-    config = Config(channels=channels, capture=build_capture(dict(raw)), **sections)
+    config = Config(channels=channels, capture=build_capture(dict(raw)), scoring=build_scoring(raw.get("scoring")),
+                    **sections)
     _validate(config)
     validate_capture(config.capture)
     return config

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from bot.links import LinkSigner
     from bot.wechat_api import OfficialAccountAPI, WeComAPI
     from leads.intents import IntentMatcher
+    from leads.scoring import ScoreModel
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +30,7 @@ class Services:
     oa_api: OfficialAccountAPI | None
     wecom_api: WeComAPI | None
     conversation: Conversation
+    scoring: ScoreModel
 
 
 @dataclass(frozen=True, slots=True)

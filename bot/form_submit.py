@@ -12,12 +12,13 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import select, tuple_, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from bot.config import Config
 from bot.config_capture import FormDef
 from leads.forms import Validated, consent_record, known_fields
 from leads.identity import EMAIL, PHONE, IdentityKey
+from leads.scoring import ScoreModel
 from leads.sources import Source, resolve_source
 from storage.leads_repo import LeadRepository
 from storage.models import Identity, Lead
@@ -65,14 +66,16 @@ def _observed(sub: Submission) -> list[IdentityKey]:
 T = TypeVar("T")
 
 
-async def record_submission(sessions: async_sessionmaker, config: Config, sub: Submission, now: datetime) -> int:
-    """Store the submission; returns the lead's id."""
-    return await in_transaction(sessions, lambda session: _store(session, config, sub, now))
+async def record_submission(sessions: async_sessionmaker, config: Config, scoring: ScoreModel, sub: Submission,
+                            now: datetime) -> int:
+    """Store the submission (and score it); returns the lead's id."""
+    return await in_transaction(sessions, lambda session: _store(LeadRepository(session, scoring, lambda: now),
+                                                                 config, sub, now))
 
 
-async def _store(session: AsyncSession, config: Config, sub: Submission, now: datetime) -> int:
+async def _store(repo: LeadRepository, config: Config, sub: Submission, now: datetime) -> int:
     form = sub.form
-    repo = LeadRepository(session)
+    session = repo.session
     lead = await repo.resolve(_observed(sub), now=now, inbox_id=None,
                               display_name=sub.data.values.get("name"))
     if sub.verified_phone:
@@ -91,6 +94,8 @@ async def _store(session: AsyncSession, config: Config, sub: Submission, now: da
     await repo.add_touchpoint(lead, kind="form_submit", source=source, occurred_at=now, inbox_id=None,
                               detail=detail)
     if form.score_event:
+        # content_id: a form that gates a download is the content item "form:<id>" for once-per-content caps.
         await repo.add_touchpoint(lead, kind=form.score_event, source=source, occurred_at=now, inbox_id=None,
-                                  detail={"form": form.id, "via": sub.via, **sub.utm})
+                                  detail={"form": form.id, "content_id": f"form:{form.id}", "via": sub.via,
+                                          **sub.utm})
     return lead.id

@@ -15,6 +15,7 @@ from bot.inbox import InboxWriter
 from bot.outbox import OutboxSender
 from bot.pipeline import CallbackPipeline
 from bot.processor import InboxProcessor
+from leads.scoring import ScoreModel
 
 CONFIG = web.AppKey("config", Config)
 ENGINE = web.AppKey("engine", AsyncEngine)
@@ -28,3 +29,4 @@ PIPELINE = web.AppKey("pipeline", CallbackPipeline)
 SCHEDULER = web.AppKey("scheduler", AsyncIOScheduler)
 OUTBOX_SENDER = web.AppKey("outbox_sender", OutboxSender)
 CONVERSATION = web.AppKey("conversation", Conversation)
+SCORING = web.AppKey("scoring", ScoreModel)

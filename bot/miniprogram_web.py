@@ -21,7 +21,7 @@ from bot.config_capture import FormDef
 from bot.errors import WeChatAPIError
 from bot.form_submit import Submission, known_for, record_submission
 from bot.json_errors import ApiError, json_errors, json_response
-from bot.keys import CONFIG, REDIS, SESSIONS
+from bot.keys import CONFIG, REDIS, SCORING, SESSIONS
 from bot.miniprogram_api import MiniProgramAPI
 from bot.tokens import TokenUnavailable
 from bot.wechat_client import WeChatTransportError
@@ -91,7 +91,7 @@ async def login(request: web.Request) -> web.Response:
         own.append(IdentityKey(UNIONID, "", result.unionid))
 
     async def store(session: AsyncSession) -> None:
-        lead = await LeadRepository(session).resolve(own, now=now, inbox_id=None)
+        lead = await LeadRepository(session, request.app[SCORING], lambda: now).resolve(own, now=now, inbox_id=None)
         await session.execute(delete(MiniProgramSession).where(
             MiniProgramSession.lead_id == lead.id, MiniProgramSession.expires_at <= now))
         session.add(MiniProgramSession(token_hash=_hash(token), lead_id=lead.id, openid=result.openid,
@@ -167,7 +167,7 @@ async def submit(request: web.Request) -> web.Response:
             raise _wechat_error(exc, "手机号授权码") from exc
         except _UPSTREAM as exc:
             raise ApiError(502, "wechat_unavailable", "微信服务暂时不可用，请稍后重试") from exc
-    await record_submission(request.app[SESSIONS], config, Submission(
+    await record_submission(request.app[SESSIONS], config, request.app[SCORING], Submission(
         form=form, data=data, own=own, via="miniprogram", utm=utm_params(body), verified_phone=verified_phone,
         source_code=clean_param(body.get("src"), MAX_SOURCE_CODE_LEN) or None), datetime.now(UTC))
     return json_response({"code": "ok", "message": form.success_message})

@@ -127,8 +127,9 @@ class InboxProcessor:
                 if await self._has_earlier_pending(session, row):
                     return WAIT  # the same person's earlier event goes first, wherever it is handled
                 event = self._rebuild(row)
-                ctx = HandlerContext(event=event, inbox_id=row.id, session=session,
-                                     leads=LeadRepository(session), services=self._services, now=self._clock())
+                leads = LeadRepository(session, self._services.scoring, self._clock)
+                ctx = HandlerContext(event=event, inbox_id=row.id, session=session, leads=leads,
+                                     services=self._services, now=self._clock())
                 handler = self._router.match(event)
                 if handler is not None:
                     await handler(ctx)

@@ -8,7 +8,7 @@ import logging
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.keys import CONFIG, CONVERSATION, SESSIONS
+from bot.keys import CONFIG, CONVERSATION, SCORING, SESSIONS
 from bot.links import BadLink
 from leads.identity import IdentityKey
 from leads.sources import Source, resolve_source
@@ -36,7 +36,7 @@ async def open_tracked_link(request: web.Request) -> web.StreamResponse:
     now = utcnow()
 
     async def record(session: AsyncSession) -> None:
-        repo = LeadRepository(session)
+        repo = LeadRepository(session, request.app[SCORING], lambda: now)
         if target.recipient_kind == "lead":
             lead = await session.get(Lead, int(target.recipient)) if target.recipient.isdigit() else None
             if lead is None:
@@ -51,7 +51,7 @@ async def open_tracked_link(request: web.Request) -> web.StreamResponse:
         kind = "content_download" if item.kind in _DOWNLOAD_KINDS else "content_view"
         await repo.add_touchpoint(lead, kind=kind, source=source, occurred_at=now, inbox_id=None,
                                   detail={"content_id": item.id, "content_kind": item.kind, "key": item.key,
-                                          "stage": item.stage, "title": item.title})
+                                          "stage": item.stage, "title": item.title, "tags": list(item.tags)})
 
     await in_transaction(request.app[SESSIONS], record)
     raise web.HTTPFound(item.url)

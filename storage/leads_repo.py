@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -11,6 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from leads.identity import PHONE, IdentityKey, KnownLead, ResolutionPlan, plan_resolution
+from leads.scoring import ScoreEvent, ScoreModel
 from leads.sources import Source
 from storage.models import (
     Handoff,
@@ -22,15 +24,20 @@ from storage.models import (
     MiniProgramSession,
     OutboxMessage,
     Touchpoint,
+    utcnow,
 )
+from storage.scores import LeadScorer
 
 
 class LeadRepository:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, scoring: ScoreModel | None = None,
+                 clock: Callable[[], datetime] = utcnow) -> None:
+        """With a scoring model, every touchpoint and profile change updates the lead's scores and stage."""
         self.session = session
         name = session.bind.dialect.name if session.bind is not None else "sqlite"
         self._insert = postgresql.insert if name == "postgresql" else sqlite.insert
         self._locking = name == "postgresql"
+        self.scorer = LeadScorer(session, scoring, clock) if scoring is not None else None
 
     async def resolve(self, observed: list[IdentityKey], *, now: datetime, inbox_id: int | None,
                       display_name: str | None = None) -> Lead:
@@ -74,12 +81,20 @@ class LeadRepository:
                         created_at=now, last_activity_at=now)
             self.session.add(lead)
             await self.session.flush()
+            if self.scorer is not None:
+                await self.scorer.new_lead(lead)
         else:
             lead = await self.session.get_one(Lead, plan.target_id)
             if display_name and not lead.display_name:
                 lead.display_name = display_name
         for merge in plan.merges:
             await self._merge(merge.survivor_id, merge.merged_id, merge.via, inbox_id, now)
+        if plan.merges and self.scorer is not None:
+            # History moved onto the survivor: its score is rebuilt from all of it, the absorbed one dropped.
+            for merge in plan.merges:
+                await self.scorer.forget(merge.merged_id)
+            for survivor_id in sorted({m.survivor_id for m in plan.merges}):
+                await self.scorer.rebuild(await self.session.get_one(Lead, survivor_id))
         for conflict in plan.conflicts:
             await self.session.execute(
                 self._insert(MergeConflict).values(
@@ -132,14 +147,19 @@ class LeadRepository:
 
     async def add_touchpoint(self, lead: Lead, *, kind: str, source: Source, occurred_at: datetime,
                              inbox_id: int | None, detail: dict[str, Any] | None = None) -> None:
-        await self.session.execute(
-            self._insert(Touchpoint).values(
-                lead_id=lead.id, kind=kind, scene=source.scene, channel=source.channel,
-                source_code=source.code, occurred_at=occurred_at, inbox_id=inbox_id, detail=detail or {},
-            ).on_conflict_do_nothing()
-        )
+        stmt = self._insert(Touchpoint).values(
+            lead_id=lead.id, kind=kind, scene=source.scene, channel=source.channel,
+            source_code=source.code, occurred_at=occurred_at, inbox_id=inbox_id, detail=detail or {},
+        ).on_conflict_do_nothing()
         if occurred_at > lead.last_activity_at:
             lead.last_activity_at = occurred_at
+        if self.scorer is None or not self.scorer.wants(kind):
+            await self.session.execute(stmt)
+            return
+        touchpoint_id = (await self.session.execute(stmt.returning(Touchpoint.id))).scalar_one_or_none()
+        if touchpoint_id is not None:  # None: this inbox row's touchpoint exists already, it was scored then
+            await self.scorer.touchpoint(lead, ScoreEvent(touchpoint_id, kind, occurred_at, source.channel,
+                                                          source.scene, detail or {}))
 
     async def note_oa_interaction(self, lead: Lead, at: datetime) -> None:
         """The user acted in the OA: customer-service messages are allowed for 48 h from now."""
@@ -149,9 +169,14 @@ class LeadRepository:
     async def set_consent(self, lead: Lead, state: str, at: datetime) -> None:
         lead.consent = state
         lead.consent_updated_at = at
+        if self.scorer is not None:
+            await self.scorer.consent_changed(lead, state, at)
 
     async def merge_profile(self, lead: Lead, values: dict[str, Any]) -> None:
-        lead.profile = {**lead.profile, **{k: v for k, v in values.items() if v not in (None, "")}}
+        before = lead.profile
+        lead.profile = {**before, **{k: v for k, v in values.items() if v not in (None, "")}}
+        if self.scorer is not None and any(before.get(k) != lead.profile.get(k) for k in self.scorer.attributes):
+            await self.scorer.profile_changed(lead)
 
 
 async def search_leads(session: AsyncSession, q: str | None, limit: int, offset: int) -> list[Lead]:

@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -238,3 +239,57 @@ class MiniProgramSession(Base):
     session_key: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class LeadScore(Base):
+    """A lead's stored scores: exact when written, kept fresh by the scheduled refresh (decay) for filtering.
+
+    ``state`` is the scoring model's MotivationState: the next touchpoint is applied to it without reading
+    the lead's history again. ``rules`` is the fingerprint of the rules it was built with; another
+    fingerprint means the state is rebuilt from the touchpoints.
+    """
+
+    __tablename__ = "lead_scores"
+
+    lead_id: Mapped[int] = mapped_column(BigId, ForeignKey("leads.id"), primary_key=True)
+    ability: Mapped[float] = mapped_column(Float)
+    motivation: Mapped[float] = mapped_column(Float, index=True)
+    quadrant: Mapped[str] = mapped_column(String(20), index=True)
+    rules: Mapped[str] = mapped_column(String(16))
+    state: Mapped[dict[str, Any]] = mapped_column(JSON)
+    scored_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class StageTransition(Base):
+    """Every lifecycle stage change: who (system rule, SDR, salesperson), why and when."""
+
+    __tablename__ = "stage_transitions"
+    __table_args__ = (Index("ix_stage_transitions_lead_id_id", "lead_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    lead_id: Mapped[int] = mapped_column(BigId, ForeignKey("leads.id"))
+    from_stage: Mapped[str] = mapped_column(String(32))
+    to_stage: Mapped[str] = mapped_column(String(32), index=True)
+    actor: Mapped[str] = mapped_column(String(16))
+    actor_id: Mapped[str] = mapped_column(String(100), default="")
+    reason: Mapped[str] = mapped_column(Text)
+    touchpoint_id: Mapped[int | None] = mapped_column(BigId)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class ScoreRecomputeRun(Base):
+    """``leadrelay scores recompute``: its progress, so an interrupted run resumes where it stopped."""
+
+    __tablename__ = "score_recompute_runs"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    rules: Mapped[str] = mapped_column(String(16))
+    dry_run: Mapped[bool] = mapped_column(Boolean, default=False)
+    status: Mapped[str] = mapped_column(String(16), default="running")
+    last_lead_id: Mapped[int] = mapped_column(BigInteger, default=0)
+    leads_seen: Mapped[int] = mapped_column(BigInteger, default=0)
+    score_changes: Mapped[int] = mapped_column(BigInteger, default=0)
+    quadrant_changes: Mapped[int] = mapped_column(BigInteger, default=0)
+    stage_changes: Mapped[int] = mapped_column(BigInteger, default=0)
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -1,0 +1,136 @@
+"""Scores, quadrants and stages in the database, kept in step with touchpoints inside the caller's transaction.
+
+The arithmetic is leads/scoring.py's; this reads the stored state, applies the new touchpoint (or replays
+the lead's scored touchpoints when the state cannot take it: none yet, other rules, an out-of-order event,
+a merge) and writes the result. Entering a quadrant runs its actions (leads/lifecycle.py).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+from sqlalchemy import delete, select
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from leads.lifecycle import MERGED, Transition, consent_transition, quadrant_effects
+from leads.scoring import MotivationState, ScoreEvent, ScoreModel
+from storage.models import Lead, LeadScore, LeadTag, StageTransition, Touchpoint, utcnow
+
+log = logging.getLogger(__name__)
+
+
+class LeadScorer:
+    def __init__(self, session: AsyncSession, model: ScoreModel, clock: Callable[[], datetime] = utcnow) -> None:
+        self.session = session
+        self.model = model
+        self.clock = clock
+        dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
+        self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+
+    @property
+    def attributes(self) -> frozenset[str]:
+        """Profile attributes ability rules read: only a change to one of them can change a score."""
+        return frozenset(r.attribute for r in self.model.rules.ability)
+
+    def wants(self, kind: str) -> bool:
+        return kind in self.model.scored_kinds
+
+    async def consent_changed(self, lead: Lead, consent: str, at: datetime) -> None:
+        """Opting out makes the lead Unsubscribed; opting in again brings it back."""
+        move = consent_transition(f"consent_{consent}", lead.stage)
+        if move is not None:
+            await apply_transition(self.session, lead, move, at=at, touchpoint_id=None)
+
+    async def touchpoint(self, lead: Lead, event: ScoreEvent) -> None:
+        """A new touchpoint on ``lead``: update its scores (and stage) incrementally."""
+        if lead.stage == MERGED or event.kind not in self.model.scored_kinds:
+            return
+        row = await self.session.get(LeadScore, lead.id)
+        state = None
+        if row is not None and row.rules == self.model.fingerprint:
+            state = self.model.step(MotivationState.from_json(row.state), event)
+        if state is None:
+            state = await self._replay(lead.id)
+        await self._save(lead, row, state, event.touchpoint_id)
+
+    async def profile_changed(self, lead: Lead) -> None:
+        """Ability may have changed: re-read it, keep the motivation state."""
+        if lead.stage == MERGED or not self.model.rules.ability:
+            return
+        row = await self.session.get(LeadScore, lead.id)
+        if row is not None and row.rules == self.model.fingerprint:
+            state = MotivationState.from_json(row.state)
+        else:
+            state = await self._replay(lead.id)
+        await self._save(lead, row, state, None)
+
+    async def rebuild(self, lead: Lead) -> None:
+        """Everything from the stored touchpoints (after a merge moved history onto this lead)."""
+        row = await self.session.get(LeadScore, lead.id)
+        await self._save(lead, row, await self._replay(lead.id), None)
+
+    async def new_lead(self, lead: Lead) -> None:
+        """A lead created just now: no history to read; its first quadrant's actions run."""
+        await self._save(lead, None, MotivationState(), None)
+
+    async def forget(self, lead_id: int) -> None:
+        await self.session.execute(delete(LeadScore).where(LeadScore.lead_id == lead_id))
+
+    async def _replay(self, lead_id: int) -> MotivationState:
+        return self.model.replay(await scored_events(self.session, lead_id, self.model.scored_kinds))
+
+    async def _save(self, lead: Lead, row: LeadScore | None, state: MotivationState,
+                    touchpoint_id: int | None) -> None:
+        now = self.clock()
+        card_ability = self.model.ability(lead.profile or {})
+        motivation = self.model.motivation(state, now)
+        quadrant = self.model.rules.quadrant(card_ability, motivation)
+        old_quadrant = row.quadrant if row is not None else None
+        values = {"ability": card_ability, "motivation": motivation, "quadrant": quadrant,
+                  "rules": self.model.fingerprint, "state": state.to_json(), "scored_at": now}
+        if row is None:
+            self.session.add(LeadScore(lead_id=lead.id, **values))
+        else:
+            for key, value in values.items():
+                setattr(row, key, value)
+        await self.session.flush()
+        await enter_quadrant(self.session, self._insert, lead, old_quadrant, quadrant,
+                             self.model.rules.actions, at=now, touchpoint_id=touchpoint_id)
+
+
+async def scored_events(session: AsyncSession, lead_id: int, kinds: frozenset[str]) -> list[ScoreEvent]:
+    if not kinds:
+        return []
+    rows = (await session.execute(
+        select(Touchpoint.id, Touchpoint.kind, Touchpoint.occurred_at, Touchpoint.channel, Touchpoint.scene,
+               Touchpoint.detail)
+        .where(Touchpoint.lead_id == lead_id, Touchpoint.kind.in_(sorted(kinds)))
+    )).all()
+    return [ScoreEvent(r.id, r.kind, r.occurred_at, r.channel, r.scene, r.detail or {}) for r in rows]
+
+
+async def enter_quadrant(session: AsyncSession, insert: Callable, lead: Lead, old: str | None, new: str,
+                         actions: dict[str, tuple[str, ...]], *, at: datetime, touchpoint_id: int | None) -> None:
+    effects = quadrant_effects(old, new, lead.stage, actions)
+    if effects.remove_tags:
+        await session.execute(delete(LeadTag).where(LeadTag.lead_id == lead.id, LeadTag.tag.in_(effects.remove_tags)))
+    if effects.add_tags:
+        await session.execute(insert(LeadTag).values(
+            [{"lead_id": lead.id, "tag": t, "created_at": at} for t in effects.add_tags]).on_conflict_do_nothing())
+    for journey in effects.journeys:
+        log.info("lead %s entered %s: journey %r is configured but journeys are not built yet", lead.id, new, journey)
+    if effects.transition is not None:
+        await apply_transition(session, lead, effects.transition, at=at, touchpoint_id=touchpoint_id)
+
+
+async def apply_transition(session: AsyncSession, lead: Lead, move: Transition, *, at: datetime,
+                           touchpoint_id: int | None) -> None:
+    """Record a transition the lifecycle allowed (leads.lifecycle.transition checked it)."""
+    lead.stage = move.to_stage
+    session.add(StageTransition(lead_id=lead.id, from_stage=move.from_stage, to_stage=move.to_stage,
+                                actor=move.actor, actor_id=move.actor_id, reason=move.reason,
+                                touchpoint_id=touchpoint_id, occurred_at=at))
+    await session.flush()
