@@ -145,13 +145,23 @@ async def _copy(url: str, table: str, rows: list[tuple], columns: list[str]) -> 
         await conn.close()
 
 
-async def _sql(url: str, *statements: str, args: tuple = ()) -> None:
+async def sql(url: str, *statements: str, args: tuple = ()) -> None:
     import asyncpg
 
     conn = await asyncpg.connect(dsn(url))
     try:
         for statement in statements:
             await conn.execute(statement, *args) if args else await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+async def drop(url: str) -> None:
+    import asyncpg
+
+    conn = await asyncpg.connect(dsn(url, "postgres"))
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{dsn(url).rsplit("/", 1)[1]}" WITH (FORCE)')
     finally:
         await conn.close()
 
@@ -172,17 +182,17 @@ def seed(url: str, *, leads: int, touchpoints: int, seed_value: int = 1, procs: 
     del lead_list, scores, tags
     times["leads"], t1 = time.perf_counter() - t0, time.perf_counter()
     _CUM = data.activity_weights(random.Random(seed_value + 2), leads, merged)
-    asyncio.run(_sql(url, _DROP))
+    asyncio.run(sql(url, _DROP))
     jobs = [(url, seed_value, touchpoints, w, procs, data.start_time(now)) for w in range(procs)]
     with ProcessPoolExecutor(procs, mp_context=multiprocessing.get_context("fork")) as pool:
         copied = sum(pool.map(_copy_touchpoints, jobs))
     assert copied == touchpoints, (copied, touchpoints)
     times["touchpoints"], t2 = time.perf_counter() - t1, time.perf_counter()
-    asyncio.run(_sql(url, *_RESTORE))
-    asyncio.run(_sql(url, *(f"SELECT setval(pg_get_serial_sequence('{t}', 'id'), (SELECT max(id) FROM {t}))"
+    asyncio.run(sql(url, *_RESTORE))
+    asyncio.run(sql(url, *(f"SELECT setval(pg_get_serial_sequence('{t}', 'id'), (SELECT max(id) FROM {t}))"
                             for t in ("leads", "touchpoints"))))
     times["indexes"], t3 = time.perf_counter() - t2, time.perf_counter()
-    asyncio.run(_sql(url, "VACUUM ANALYZE leads, touchpoints, lead_scores, lead_tags"))
+    asyncio.run(sql(url, "VACUUM ANALYZE leads, touchpoints, lead_scores, lead_tags"))
     times["vacuum"], times["total"] = time.perf_counter() - t3, time.perf_counter() - t0
     return times
 

@@ -6,10 +6,11 @@ import sys
 
 from bot.config import Config
 from storage.db import create_engine
-from storage.migrate import upgrade
 
 
 async def db_upgrade(config: Config) -> None:
+    from storage.migrate import upgrade  # here: importing Alembic logs its plugin set-up at INFO
+
     engine = create_engine(config.database)
     try:
         await upgrade(engine)

@@ -3,7 +3,8 @@
 No I/O: the database side (storage/recompute_pg.py for PostgreSQL, storage/recompute_sql.py for any
 SQLAlchemy backend) reads the batch, hands it here, and writes the result in the same transaction. The
 arithmetic is exactly the incremental path's (storage/scores.py: LeadScorer._save and enter_quadrant):
-``model.replay`` over the lead's scored touchpoints, ``model.ability``, ``model.motivation(state, now)``,
+``model.replay`` of the lead's scored touchpoints (as ``fold``: already in replay's order, they are stepped
+through without sorting again), ``model.ability``, ``model.motivation(state, now)``,
 ``rules.quadrant`` and ``quadrant_effects`` with the lead's stage, so a recomputed row is the row the
 incremental path would have written at ``now``.
 """
@@ -23,7 +24,7 @@ from leads.scoring import MotivationState, ScoreEvent, ScoreModel
 from leads.scoring_rules import MotivationRule
 
 SCORE_EPSILON = 1e-6  # a stored score that differs by more than this "changed"
-_DETAIL_CACHE_MAX = 100_000
+_CACHE_MAX = 100_000
 # MotivationRule fields that never look at a touchpoint's detail. Any other field set (content filters,
 # once_per, or one added later) means the rule may: its kind's details are read.
 _NOT_DETAIL = frozenset({"id", "event", "points", "channel", "scene", "max_per_lead", "max_per_day",
@@ -55,14 +56,21 @@ class BatchResult:
     tags_added: list[tuple[int, str]] = field(default_factory=list)
     moves: list[tuple[int, Transition]] = field(default_factory=list)
 
+    def add(self, other: BatchResult) -> None:
+        """Count ``other`` in (the rows stay with it)."""
+        self.leads_seen += other.leads_seen
+        self.score_changes += other.score_changes
+        self.quadrant_changes += other.quadrant_changes
+        self.stage_changes += other.stage_changes
 
-def score_batch(model: ScoreModel, leads: list[LeadRow], events: Mapping[int, list[ScoreEvent]],
-                now: datetime) -> BatchResult:
+
+def score_batch(model: ScoreModel, leads: list[LeadRow], events: Mapping[int, list[ScoreEvent]], now: datetime,
+                ability_of: AbilityCache | None = None) -> BatchResult:
     """Scores and quadrant effects for ``leads`` (ascending ids) from their scored events at ``now``."""
     out = BatchResult(leads_seen=len(leads), last_lead_id=leads[-1].id if leads else 0)
     rules = model.rules
     actions = rules.actions
-    ability_of = _AbilityCache(model)
+    ability_of = ability_of or AbilityCache(model)
     for lead in leads:
         state = fold(model, events.get(lead.id, ()))
         ability = ability_of(lead.profile)
@@ -107,8 +115,9 @@ def detail_kinds(model: ScoreModel) -> list[str]:
 
 @contextmanager
 def no_gc() -> Iterator[None]:
-    """The cyclic garbage collector paused: a batch allocates millions of small acyclic objects (events,
-    states), which reference counting frees; the collector's passes over them were a third of the time."""
+    """The cyclic garbage collector paused: a batch allocates millions of small acyclic objects (records,
+    events, states) that reference counting frees; the collector's passes over them cost up to a third of
+    building the events. Nested use keeps it paused until the outermost ends."""
     enabled = gc.isenabled()
     gc.disable()
     try:
@@ -118,7 +127,7 @@ def no_gc() -> Iterator[None]:
             gc.enable()
 
 
-class _AbilityCache:
+class AbilityCache:
     """``model.ability`` memoised on the attributes its rules read: profiles repeat a handful of codes."""
 
     def __init__(self, model: ScoreModel) -> None:
@@ -135,6 +144,8 @@ class _AbilityCache:
             pass
         except TypeError:  # an unhashable value (a list): not worth caching
             return self._model.ability(profile)
+        if len(self._cache) >= _CACHE_MAX:  # a rule on free text (a company name) would not repeat
+            self._cache.clear()
         value = self._cache[key] = self._model.ability(profile)
         return value
 
@@ -154,7 +165,7 @@ class DetailParser:
         try:
             return self._cache[text]
         except KeyError:
-            if len(self._cache) >= _DETAIL_CACHE_MAX:
+            if len(self._cache) >= _CACHE_MAX:
                 self._cache.clear()
             value = self._cache[text] = json.loads(text) or {}
             return value

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
 from leads.scoring import ScoreModel
 from storage.recompute_batch import (
+    AbilityCache,
     BatchResult,
     DetailParser,
     LeadRow,
@@ -55,6 +57,9 @@ _PROGRESS = """UPDATE score_recompute_runs SET last_lead_id = $3, leads_seen = l
 WHERE id = $1 AND last_lead_id = $2 AND status = 'running'"""
 _RUN = "SELECT last_lead_id, status FROM score_recompute_runs WHERE id = $1"
 _WAIT_S = 600.0  # for the batch before this one; longer means its worker is gone
+_HOLD = "SELECT pg_advisory_xact_lock($1::int, $2::int)"
+_WAIT = "SELECT pg_advisory_lock_shared($1::int, $2::int)"
+_UNWAIT = "SELECT pg_advisory_unlock_shared($1::int, $2::int)"
 
 
 class RunTakenOver(RuntimeError):
@@ -62,47 +67,84 @@ class RunTakenOver(RuntimeError):
 
 
 class PgBatches:
-    def __init__(self, conn: Any, snapshot: Snapshot, model: ScoreModel, *, now: datetime, dry_run: bool,
+    def __init__(self, conns: list[Any], snapshot: Snapshot, model: ScoreModel, *, now: datetime, dry_run: bool,
                  run_id: int | None, ordered: bool = False) -> None:
-        self.conn = conn  # asyncpg connection for the batches' transactions
+        self.conns = conns  # asyncpg connections: while one batch commits, the next is computed on another
         self.snapshot = snapshot
         self.model = model
         self.now = now
         self.dry_run = dry_run
         self.run_id = run_id
         self.ordered = ordered  # workers share the run: wait for the batch before this one to commit
+        self._run_key = (run_id or 0) % 2**31  # advisory locks (run, batch number) order the workers' commits
         self.kinds = sorted(model.scored_kinds)
         self.detail_kinds = detail_kinds(model)
         self.parse = DetailParser()
+        self.ability = AbilityCache(model)  # kept across batches: profiles repeat
 
-    async def run(self, lo: int, hi: int) -> BatchResult:
+    async def run_all(self, ranges: Iterable[tuple[int, int, int]], done: Callable[[BatchResult], None]) -> None:
+        """Every (batch number, lo, hi) in order: the leads in (lo, hi]; ``done`` gets each committed result."""
         if self.dry_run:
-            (leads, stored), streamed = await asyncio.gather(self._snapshotted(lo, hi), self.snapshot.take(hi))
-            with no_gc():
-                return self._compute(leads, stored, group_events(streamed, self.parse), lo, hi)
-        async with self.conn.transaction():
-            (leads, counts, stored), before, streamed = await asyncio.gather(
-                self._locked(lo, hi), self.snapshot.counts(lo, hi), self.snapshot.take(hi))
-            with no_gc():
-                events = group_events(streamed, self.parse)
-            # Touchpoints committed since the snapshot (or erased details): read those leads again, locked.
-            stale = [r[0] for r in leads if r[3] or counts.get(r[0], 0) != before.get(r[0], 0)]
-            if stale:
-                for lead_id in stale:
-                    events.pop(lead_id, None)
-                again = await self.conn.fetch(_REREAD, stale, self.kinds, self.detail_kinds)
-                events.update(group_events(again, self.parse))
-            with no_gc():
-                result = self._compute(leads, stored, events, lo, hi)
-            await self._write(result)
-            await self._advance(lo, result)
-            return result
+            for _, lo, hi in ranges:
+                (leads, stored), streamed = await asyncio.gather(self._snapshotted(lo, hi), self.snapshot.take(hi))
+                with no_gc():
+                    done(self._compute(leads, stored, group_events(streamed, self.parse), lo, hi))
+            return
+        finishing: asyncio.Future[BatchResult] | None = None
+        try:
+            for i, (k, lo, hi) in enumerate(ranges):
+                conn = self.conns[i % len(self.conns)]
+                tx = conn.transaction()
+                await tx.start()
+                try:
+                    if self.ordered:  # held until this batch ends: the next one waits on it (_advance)
+                        await conn.execute(_HOLD, self._run_key, k)
+                    result = await self._prepare(conn, lo, hi)
+                    if finishing is not None:
+                        previous, finishing = finishing, None
+                        done(await previous)  # committed: its progress is the predecessor of this batch's
+                except BaseException:
+                    await tx.rollback()
+                    raise
+                # PostgreSQL writes this batch while Python computes the next one.
+                finishing = asyncio.ensure_future(self._finish(conn, tx, k, lo, result))
+            if finishing is not None:
+                previous, finishing = finishing, None
+                done(await previous)
+        finally:
+            if finishing is not None:  # failed elsewhere: let the batch in flight end either way
+                await asyncio.gather(finishing, return_exceptions=True)
 
-    async def _locked(self, lo: int, hi: int) -> tuple[list[Any], dict[int, int], list[Any]]:
-        leads = await self.conn.fetch(_LEADS + " FOR UPDATE", lo, hi)
+    async def _prepare(self, conn: Any, lo: int, hi: int) -> BatchResult:
+        (leads, counts, stored), before, streamed = await asyncio.gather(
+            self._locked(conn, lo, hi), self.snapshot.counts(lo, hi), self.snapshot.take(hi))
+        with no_gc():
+            events = group_events(streamed, self.parse)
+        # Touchpoints committed since the snapshot (or erased details): read those leads again, locked.
+        stale = [r[0] for r in leads if r[3] or counts.get(r[0], 0) != before.get(r[0], 0)]
+        if stale:
+            for lead_id in stale:
+                events.pop(lead_id, None)
+            events.update(group_events(await conn.fetch(_REREAD, stale, self.kinds, self.detail_kinds), self.parse))
+        with no_gc():
+            return self._compute(leads, stored, events, lo, hi)
+
+    async def _finish(self, conn: Any, tx: Any, k: int, lo: int, result: BatchResult) -> BatchResult:
+        try:
+            await self._write(conn, result)
+            await self._advance(conn, k, lo, result)
+        except BaseException:
+            await tx.rollback()
+            raise
+        await tx.commit()
+        return result
+
+    @staticmethod
+    async def _locked(conn: Any, lo: int, hi: int) -> tuple[list[Any], dict[int, int], list[Any]]:
+        leads = await conn.fetch(_LEADS + " FOR UPDATE", lo, hi)
         # After the lock: what an incremental update committed while we waited is seen.
-        counts = dict(await self.conn.fetch(COUNTS, lo, hi))
-        return leads, counts, await self.conn.fetch(_SCORES, lo, hi)
+        counts = dict(await conn.fetch(COUNTS, lo, hi))
+        return leads, counts, await conn.fetch(_SCORES, lo, hi)
 
     async def _snapshotted(self, lo: int, hi: int) -> tuple[list[Any], list[Any]]:
         look = self.snapshot.lookup  # one connection: one statement at a time
@@ -116,13 +158,13 @@ class PgBatches:
             data = (json.loads(profile) if profile else None) or {}
             rows.append(LeadRow(lead_id, stage, data) if old is None
                         else LeadRow(lead_id, stage, data, old[1], old[2], old[3]))
-        result = score_batch(self.model, rows, events, self.now)
+        result = score_batch(self.model, rows, events, self.now, self.ability)
         # Progress covers the whole range, merged leads included; the open-ended last range, what it saw.
         result.last_lead_id = hi if hi != NO_UPPER_BOUND else max(result.last_lead_id, lo)
         return result
 
-    async def _write(self, result: BatchResult) -> None:
-        conn, now = self.conn, self.now
+    async def _write(self, conn: Any, result: BatchResult) -> None:
+        now = self.now
         if result.scores:
             ids, abilities, motivations, quadrants, states = zip(*result.scores, strict=True)
             await conn.execute(_UPSERT, ids, abilities, motivations, quadrants, [json.dumps(s) for s in states],
@@ -137,19 +179,23 @@ class PgBatches:
             await conn.execute(_STAGE, columns[0], columns[2])
             await conn.execute(_MOVES, *columns, now)
 
-    async def _advance(self, lo: int, result: BatchResult) -> None:
+    async def _advance(self, conn: Any, k: int, lo: int, result: BatchResult) -> None:
         deadline = asyncio.get_running_loop().time() + _WAIT_S
         while True:
-            status = await self.conn.execute(_PROGRESS, self.run_id, lo, result.last_lead_id, result.leads_seen,
-                                             result.score_changes, result.quadrant_changes, result.stage_changes)
+            status = await conn.execute(_PROGRESS, self.run_id, lo, result.last_lead_id, result.leads_seen,
+                                        result.score_changes, result.quadrant_changes, result.stage_changes)
             if status == "UPDATE 1":
                 return
-            done, state = await self.conn.fetchrow(_RUN, self.run_id)
+            done, state = await conn.fetchrow(_RUN, self.run_id)
             if state == "running" and done == lo:
                 continue  # the batch before this one committed in between
             waiting = self.ordered and state == "running" and done < lo
             if not waiting or asyncio.get_running_loop().time() > deadline:
                 raise RunTakenOver(f"score recompute run {self.run_id} moved on without this process "
                                    "(another `leadrelay scores recompute` is running?)")
-            # Progress is a prefix: this batch commits after the one before it (another worker's).
-            await asyncio.sleep(0.002)
+            # Progress is a prefix: this batch commits after the one before it (another worker's). Waiting as a
+            # lock, PostgreSQL sees a cycle through it (that batch waits for a lead an update holds, the update
+            # for one of ours) and breaks it; a sleep alone would hang until the deadline.
+            await conn.execute(_WAIT, self._run_key, k - 1)
+            await conn.execute(_UNWAIT, self._run_key, k - 1)
+            await asyncio.sleep(0.002)  # the batch before may not have begun yet

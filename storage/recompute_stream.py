@@ -67,7 +67,7 @@ class Snapshot:
 
     async def __aexit__(self, *exc: object) -> None:
         if self._prefetch is not None:
-            self._prefetch.cancel()
+            # Let a fetch in flight end (one chunk): the connection then rolls back cleanly.
             await asyncio.gather(self._prefetch, return_exceptions=True)
         await self._stack.aclose()
 

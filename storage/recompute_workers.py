@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from leads.scoring import ScoreModel
 from leads.scoring_rules import ScoringRules
-from storage.recompute_batch import BatchResult, detail_kinds
+from storage.recompute_batch import BatchResult, detail_kinds, no_gc
 from storage.recompute_pg import NO_UPPER_BOUND, PgBatches
 from storage.recompute_stream import Snapshot, driver
 
@@ -94,7 +94,9 @@ async def _run_processes(jobs: list[Job]) -> list[BatchResult]:
 
 def _main(job: Job, send: Any) -> None:
     try:
-        send.send(asyncio.run(_work(job)))
+        with no_gc():  # as in the parent (storage/recompute.py)
+            result = asyncio.run(_work(job))
+        send.send(result)
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, which re-raises it
         send.send(RuntimeError(f"recompute worker {job.worker}: {exc!r}"))
         raise
@@ -105,7 +107,7 @@ async def _work(job: Job) -> BatchResult:
     from storage.db import create_engine
     from storage.recompute import batch_ranges
 
-    engine = create_engine(DatabaseConfig(url=job.url, pool_size=3))
+    engine = create_engine(DatabaseConfig(url=job.url, pool_size=4))
     model = ScoreModel(job.rules)
     total = BatchResult()
     try:
@@ -113,15 +115,12 @@ async def _work(job: Job) -> BatchResult:
             snapshot = await stack.enter_async_context(Snapshot(engine))
             await snapshot.start(job.after, sorted(model.scored_kinds), detail_kinds(model),
                                  bounds=[job.after, *job.bounds], worker=job.worker, workers=job.workers)
-            batches = PgBatches(await driver(stack, engine), snapshot, model, now=job.now, dry_run=job.dry_run,
-                                run_id=job.run_id, ordered=True)
-            for k, (lo, hi) in enumerate(batch_ranges(job.after, job.bounds)[:job.batches]):
-                if k % job.workers == job.worker:
-                    result = await batches.run(lo, hi)
-                    total.leads_seen += result.leads_seen
-                    total.score_changes += result.score_changes
-                    total.quadrant_changes += result.quadrant_changes
-                    total.stage_changes += result.stage_changes
+            conns = [await driver(stack, engine) for _ in range(1 if job.dry_run else 2)]
+            batches = PgBatches(conns, snapshot, model, now=job.now, dry_run=job.dry_run, run_id=job.run_id,
+                                ordered=True)
+            mine = [(k, lo, hi) for k, (lo, hi) in enumerate(batch_ranges(job.after, job.bounds)[:job.batches])
+                    if k % job.workers == job.worker]
+            await batches.run_all(mine, total.add)
     finally:
         await engine.dispose()
     return total

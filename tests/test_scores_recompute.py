@@ -302,15 +302,15 @@ async def test_touchpoints_committed_after_the_snapshot_are_read_again_under_the
     from storage import recompute_pg
 
     ids = await scenario(engine)
-    original, late = recompute_pg.PgBatches.run, ids["busy"]
+    original, late = recompute_pg.PgBatches._prepare, ids["busy"]
 
-    async def run_after_a_late_touchpoint(self: Any, lo: int, hi: int) -> Any:
+    async def prepare_after_a_late_touchpoint(self: Any, conn: Any, lo: int, hi: int) -> Any:
         if lo < late <= hi and not getattr(self, "late_added", False):
             self.late_added = True  # the stream's snapshot is taken: this touchpoint is not in it
             await add_touchpoint(engine, late, "request_demo", 0.5, {})
-        return await original(self, lo, hi)
+        return await original(self, conn, lo, hi)
 
-    monkeypatch.setattr(recompute_pg.PgBatches, "run", run_after_a_late_touchpoint)
+    monkeypatch.setattr(recompute_pg.PgBatches, "_prepare", prepare_after_a_late_touchpoint)
     report = await recompute(engine, ScoreModel(RULES), now=NOW, batch_size=2)
 
     assert report.score_changes == 0  # the row the incremental update wrote is exactly what was rebuilt
