@@ -11,11 +11,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.keys import SCORING, SESSIONS
 from leads.lifecycle import ACTORS, STAGES, TransitionRefused, transition
-from leads.scoring import MotivationState, Scorecard, ScoreModel
+from leads.scoring import Scorecard, ScoreModel
 from leads.scoring_rules import QUADRANT_LABELS
 from sdr_console.api import error, iso, require_token
 from storage.models import Lead, LeadScore, StageTransition, utcnow
-from storage.scores import apply_transition, scored_events
+from storage.scores import apply_transition, current_state
 
 MAX_BODY = 16 * 1024
 
@@ -35,12 +35,9 @@ async def _lead_or_error(request: web.Request, session: AsyncSession, suffix: st
 
 
 async def scorecard_for(session: AsyncSession, model: ScoreModel, lead: Lead) -> tuple[Scorecard, LeadScore | None]:
-    """Exact now: the stored state when it was built with these rules, else replayed from the touchpoints."""
+    """Exact now, from the stored state (or the touchpoints, when the rules changed since it was stored)."""
     row = await session.get(LeadScore, lead.id)
-    if row is not None and row.rules == model.fingerprint:
-        state = MotivationState.from_json(row.state)
-    else:
-        state = model.replay(await scored_events(session, lead.id, model.scored_kinds))
+    state = await current_state(session, model, lead.id, row)
     return model.scorecard(lead.profile or {}, state, utcnow()), row
 
 

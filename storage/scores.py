@@ -29,11 +29,8 @@ class LeadScorer:
         self.clock = clock
         dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
         self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-
-    @property
-    def attributes(self) -> frozenset[str]:
-        """Profile attributes ability rules read: only a change to one of them can change a score."""
-        return frozenset(r.attribute for r in self.model.rules.ability)
+        # Profile attributes ability rules read: only a change to one of them can change a score.
+        self.attributes = frozenset(r.attribute for r in model.rules.ability)
 
     def wants(self, kind: str) -> bool:
         return kind in self.model.scored_kinds
@@ -61,11 +58,7 @@ class LeadScorer:
         if lead.stage == MERGED or not self.model.rules.ability:
             return
         row = await self.session.get(LeadScore, lead.id)
-        if row is not None and row.rules == self.model.fingerprint:
-            state = MotivationState.from_json(row.state)
-        else:
-            state = await self._replay(lead.id)
-        await self._save(lead, row, state, None)
+        await self._save(lead, row, await current_state(self.session, self.model, lead.id, row), None)
 
     async def rebuild(self, lead: Lead) -> None:
         """Everything from the stored touchpoints (after a merge moved history onto this lead)."""
@@ -85,11 +78,11 @@ class LeadScorer:
     async def _save(self, lead: Lead, row: LeadScore | None, state: MotivationState,
                     touchpoint_id: int | None) -> None:
         now = self.clock()
-        card_ability = self.model.ability(lead.profile or {})
+        ability = self.model.ability(lead.profile or {})
         motivation = self.model.motivation(state, now)
-        quadrant = self.model.rules.quadrant(card_ability, motivation)
+        quadrant = self.model.rules.quadrant(ability, motivation)
         old_quadrant = row.quadrant if row is not None else None
-        values = {"ability": card_ability, "motivation": motivation, "quadrant": quadrant,
+        values = {"ability": ability, "motivation": motivation, "quadrant": quadrant,
                   "rules": self.model.fingerprint, "state": state.to_json(), "scored_at": now}
         if row is None:
             self.session.add(LeadScore(lead_id=lead.id, **values))
@@ -99,6 +92,14 @@ class LeadScorer:
         await self.session.flush()
         await enter_quadrant(self.session, self._insert, lead, old_quadrant, quadrant,
                              self.model.rules.actions, at=now, touchpoint_id=touchpoint_id)
+
+
+async def current_state(session: AsyncSession, model: ScoreModel, lead_id: int,
+                        row: LeadScore | None) -> MotivationState:
+    """The stored state when it was built with these rules, else replayed from the scored touchpoints."""
+    if row is not None and row.rules == model.fingerprint:
+        return MotivationState.from_json(row.state)
+    return model.replay(await scored_events(session, lead_id, model.scored_kinds))
 
 
 async def scored_events(session: AsyncSession, lead_id: int, kinds: frozenset[str]) -> list[ScoreEvent]:
