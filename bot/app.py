@@ -18,6 +18,7 @@ from bot.context import Conversation, Services
 from bot.dispatch import Router
 from bot.inbound import OA, WECOM
 from bot.inbox import InboxWriter
+from bot.ingest_gauge import IngestGauge
 from bot.keys import (
     CONFIG,
     CONVERSATION,
@@ -133,10 +134,11 @@ async def outbox_ctx(app: web.Application) -> AsyncIterator[None]:
 async def inbox_ctx(app: web.Application) -> AsyncIterator[None]:
     cfg = app[CONFIG]
     app_ids = {OA: cfg.wechat.app_id, WECOM: cfg.wecom.corp_id}
+    gauge = IngestGauge()
     processor = InboxProcessor(app[ENGINE], app[SESSIONS], app[ROUTER], app[SERVICES], cfg.inbox, app_ids,
-                               wait_for_ingest=lambda limit_s: writer.wait_quiet(limit_s))
+                               gauge=gauge)
     writer = InboxWriter(app[ENGINE], max_batch=cfg.inbox.max_batch, flushers=cfg.inbox.flushers,
-                         on_stored=processor.notify)
+                         on_stored=processor.notify, gauge=gauge)
     scheduler = AsyncIOScheduler()
     scheduler.add_job(processor.sweep, "interval", seconds=cfg.inbox.sweep_interval_s, id="inbox-sweep",
                       max_instances=1, coalesce=True)

@@ -21,6 +21,7 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.inbound import InboundEvent
+from bot.ingest_gauge import IngestGauge
 from storage.models import InboxEvent, utcnow
 
 log = logging.getLogger(__name__)
@@ -61,7 +62,7 @@ class _Pending:
 
 class InboxWriter:
     def __init__(self, engine: AsyncEngine, *, max_batch: int, flushers: int,
-                 on_stored: Callable[[list[int]], None]) -> None:
+                 on_stored: Callable[[list[int]], None], gauge: IngestGauge | None = None) -> None:
         self._engine = engine
         self._max_batch = max_batch
         self._flushers = flushers
@@ -69,8 +70,7 @@ class InboxWriter:
         self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._postgres = engine.dialect.name == "postgresql"
-        self._flushing = 0
-        self._last_store = float("-inf")
+        self.gauge = gauge or IngestGauge()
 
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._run(), name=f"inbox-flusher-{i}") for i in range(self._flushers)]
@@ -82,28 +82,17 @@ class InboxWriter:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks = []
 
-    async def wait_quiet(self, limit_s: float, quiet_s: float = 0.02) -> None:
-        """Until no callback has arrived for ``quiet_s`` and none waits for its commit, or ``limit_s`` passes.
-
-        After-ack work gives way to answers: under a burst it waits (bounded), between bursts it runs. The
-        writer being idle for an instant between two group commits is not a pause in the traffic.
-        """
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + limit_s
-        while (now := loop.time()) < deadline:
-            calm_for = now - self._last_store
-            if calm_for >= quiet_s and self._flushing == 0 and self._queue.empty():
-                return
-            await asyncio.sleep(min(max(quiet_s - calm_for, 0.005), deadline - now))
-
     async def store(self, event: InboundEvent, payload: str, reply: str | None) -> Stored:
         if not self._tasks:
             raise RuntimeError("inbox writer is not running")
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Stored] = loop.create_future()
-        self._last_store = loop.time()
         self._queue.put_nowait(_Pending(event, payload, reply, future))
-        return await future
+        self.gauge.arrived()
+        try:
+            return await future
+        finally:
+            self.gauge.settled()
 
     async def _run(self) -> None:
         while True:
@@ -117,7 +106,6 @@ class InboxWriter:
                     self._queue.put_nowait(None)
                     break
                 batch.append(item)
-            self._flushing += 1
             try:
                 results = await self._flush_retrying(batch)
             except Exception as exc:  # noqa: BLE001 - every waiter must hear about the failure
@@ -125,8 +113,6 @@ class InboxWriter:
                 for item in batch:
                     item.future.set_exception(exc)
                 continue
-            finally:
-                self._flushing -= 1
             for item, stored in zip(batch, results, strict=True):
                 item.future.set_result(stored)
             fresh = [s.inbox_id for s in results if not s.duplicate]
