@@ -130,12 +130,16 @@ class InboxHandling:
 
     @staticmethod
     async def _first_pending_elsewhere(session: AsyncSession, rows: Sequence[Any]) -> dict[tuple[str, str], int]:
-        """Per sender of these rows: the first pending inbox row that is not one of them."""
+        """Per sender of these rows: the first pending inbox row before the last of them that is not one of them.
+
+        Bounded by the last row's id: handled roughly in arrival order, what is pending before a batch is only
+        what other workers hold right now, however long the backlog behind it.
+        """
         if not rows:
             return {}
         found = await session.execute(
             select(_table.c.source, _table.c.from_user, func.min(_table.c.id))
-            .where(_table.c.status == "pending",
+            .where(_table.c.status == "pending", _table.c.id < max(r.id for r in rows),
                    tuple_(_table.c.source, _table.c.from_user).in_({(r.source, r.from_user) for r in rows}),
                    _table.c.id.not_in([r.id for r in rows]))
             .group_by(_table.c.source, _table.c.from_user))
