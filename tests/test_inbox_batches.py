@@ -202,3 +202,36 @@ async def test_the_gauge_sees_answers_piling_up_and_lets_work_run_in_a_pause():
     await asyncio.sleep(0.06)
     assert not gauge.piling_up()
     assert await gauge.wait_for_room(1.0)  # a pause in the traffic ends the flood
+
+
+class AlwaysCrowded:
+    """A gauge saying answers always pile up: every batch stops after its first event."""
+
+    def piling_up(self) -> bool:
+        return True
+
+    async def wait_for_room(self, limit_s: float) -> bool:
+        return True
+
+
+async def test_events_a_batch_stopped_before_are_handled_by_its_worker_in_order(app):
+    texts = [("o_carry", f"第{n}条") for n in range(3)] + [(f"o_carry_{n}", "你好") for n in range(4)]
+    ids = await post_texts(app, texts)
+    engine = app.server.app[ENGINE]
+    processor = InboxProcessor(engine, app.server.app[SESSIONS], failing_router(), app.server.app[SERVICES],
+                               replace(app.server.app[CONFIG].inbox, workers=1), {"oa": OA_APP_ID, "wecom": CORP_ID},
+                               gauge=AlwaysCrowded())  # type: ignore[arg-type]
+    processor.start()
+    try:
+        processor.notify(ids)
+        deadline = time.monotonic() + 20
+        while any(status == "pending" for status, _ in (await statuses(engine)).values()):
+            assert time.monotonic() < deadline, await statuses(engine)
+            await asyncio.sleep(0.05)
+    finally:
+        await processor.stop()
+    assert await statuses(engine) == {i: ("done", 1) for i in ids}
+    async with engine.connect() as conn:
+        order = list((await conn.execute(select(Touchpoint.inbox_id).order_by(Touchpoint.id))).scalars())
+    assert order == ids  # one event per transaction, in arrival order, none lost or repeated
+    assert processor.processed == len(ids)
