@@ -38,6 +38,7 @@ class LeadRepository:
         self._insert = postgresql.insert if name == "postgresql" else sqlite.insert
         self._locking = name == "postgresql"
         self.scorer = LeadScorer(session, scoring, clock) if scoring is not None else None
+        self._locked: list[Lead] = []
 
     async def resolve(self, observed: list[IdentityKey], *, now: datetime, inbox_id: int | None,
                       display_name: str | None = None) -> Lead:
@@ -58,21 +59,25 @@ class LeadRepository:
         lead_ids = sorted({r.id for r in rows})
         await self._lock(lead_ids)
         phones: dict[int, set[str]] = defaultdict(set)
-        for lead_id, value in (await self.session.execute(
-            select(Identity.lead_id, Identity.value)
-            .where(Identity.lead_id.in_(lead_ids), Identity.kind == PHONE, Identity.verified.is_(True))
-        )).all():
-            phones[lead_id].add(value)
+        if len(lead_ids) > 1:  # verified phones only matter to a merge, which takes two leads
+            for lead_id, value in (await self.session.execute(
+                select(Identity.lead_id, Identity.value)
+                .where(Identity.lead_id.in_(lead_ids), Identity.kind == PHONE, Identity.verified.is_(True))
+            )).all():
+                phones[lead_id].add(value)
         return {
             (r.kind, r.app, r.value): KnownLead(r.id, r.created_at, frozenset(phones[r.id])) for r in rows
         }
 
     async def _lock(self, lead_ids: list[int]) -> None:
-        # Ascending order: two events touching the same leads never deadlock each other.
+        """Lock the leads (ascending: two events touching the same leads never deadlock each other) and load
+        them as they are now, so the event works on what it locked without reading them again."""
         if self._locking:
-            await self.session.execute(
-                select(Lead.id).where(Lead.id.in_(lead_ids)).order_by(Lead.id).with_for_update()
-            )
+            # Held here because the session's identity map keeps objects only while someone references them.
+            self._locked.extend((await self.session.execute(
+                select(Lead).where(Lead.id.in_(lead_ids)).order_by(Lead.id).with_for_update()
+                .execution_options(populate_existing=True)
+            )).scalars())
 
     async def _apply(self, plan: ResolutionPlan, *, now: datetime, inbox_id: int | None,
                      display_name: str | None) -> Lead:
