@@ -19,6 +19,7 @@ from storage.models import (
     Identity,
     Lead,
     LeadMerge,
+    LeadScore,
     LeadTag,
     MergeConflict,
     MiniProgramSession,
@@ -38,7 +39,7 @@ class LeadRepository:
         self._insert = postgresql.insert if name == "postgresql" else sqlite.insert
         self._locking = name == "postgresql"
         self.scorer = LeadScorer(session, scoring, clock) if scoring is not None else None
-        self._locked: list[Lead] = []
+        self._locked: list[Lead | LeadScore] = []
 
     async def resolve(self, observed: list[IdentityKey], *, now: datetime, inbox_id: int | None,
                       display_name: str | None = None) -> Lead:
@@ -72,12 +73,16 @@ class LeadRepository:
     async def _lock(self, lead_ids: list[int]) -> None:
         """Lock the leads (ascending: two events touching the same leads never deadlock each other) and load
         them as they are now, so the event works on what it locked without reading them again."""
-        if self._locking:
-            # Held here because the session's identity map keeps objects only while someone references them.
-            self._locked.extend((await self.session.execute(
-                select(Lead).where(Lead.id.in_(lead_ids)).order_by(Lead.id).with_for_update()
-                .execution_options(populate_existing=True)
-            )).scalars())
+        if not self._locking:
+            return
+        # Their scores come along when they will be updated; held here because the session's identity map keeps
+        # objects only while something references them.
+        stmt = select(Lead, LeadScore).outerjoin(LeadScore, LeadScore.lead_id == Lead.id) \
+            if self.scorer is not None else select(Lead)
+        rows = await self.session.execute(
+            stmt.where(Lead.id.in_(lead_ids)).order_by(Lead.id).with_for_update(of=Lead)
+            .execution_options(populate_existing=True))
+        self._locked.extend(obj for row in rows for obj in row if obj is not None)
 
     async def _apply(self, plan: ResolutionPlan, *, now: datetime, inbox_id: int | None,
                      display_name: str | None) -> Lead:
