@@ -6,8 +6,9 @@ still pending. A person's events are handled in arrival order: a row whose sende
 elsewhere waits for it.
 
 Handling several events in one transaction saves the per-event session, claim, order check, ``done`` update
-and commit, which were about a third of the work. If anything in a batch fails, the whole batch rolls back and
-its events are handled one by one, where a failure is recorded on its own row and retried with backoff.
+and commit: over a third of the CPU per event in the benchmark (bench/README.md). If anything in a batch
+fails, the whole batch rolls back and its events are handled one by one, where a failure is recorded on its
+own row and retried with backoff.
 """
 
 from __future__ import annotations
