@@ -70,7 +70,7 @@ class InboxWriter:
         self._queue: asyncio.Queue[_Pending | None] = asyncio.Queue()
         self._tasks: list[asyncio.Task[None]] = []
         self._postgres = engine.dialect.name == "postgresql"
-        self.gauge = gauge or IngestGauge()
+        self._gauge = gauge or IngestGauge()
 
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._run(), name=f"inbox-flusher-{i}") for i in range(self._flushers)]
@@ -88,11 +88,11 @@ class InboxWriter:
         loop = asyncio.get_running_loop()
         future: asyncio.Future[Stored] = loop.create_future()
         self._queue.put_nowait(_Pending(event, payload, reply, future))
-        self.gauge.arrived()
+        self._gauge.arrived()
         try:
             return await future
         finally:
-            self.gauge.settled()
+            self._gauge.settled()
 
     async def _run(self) -> None:
         while True:

@@ -64,8 +64,7 @@ class InboxHandling:
                 )).scalar_one_or_none()
                 if row is None:
                     return SKIPPED
-                first = (await self._first_pending_elsewhere(session, [row])).get((row.source, row.from_user))
-                if first is not None and first < row.id:
+                if await self._first_pending_elsewhere(session, [row]):
                     return WAIT  # the same person's earlier event goes first, wherever it is handled
                 await self._handle(session, row)
                 row.status = "done"

@@ -89,10 +89,6 @@ class InboxProcessor:
         self.notify(ids)
         return len(ids)
 
-    async def process(self, inbox_id: int) -> str:
-        """Handle one inbox row in a transaction of its own (see ``InboxHandling.one``)."""
-        return await self._handling.one(inbox_id)
-
     async def _work(self) -> None:
         carry: list[int] = []  # taken from the queue, not yet handled: they go before anything newer
         try:
