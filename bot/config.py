@@ -88,6 +88,7 @@ class InboxConfig:
     max_attempts: int = 8
     defer_max_ms: int = 1000
     process_batch: int = 32
+    fast_lane_ms: int = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -294,6 +295,7 @@ def _validate(c: Config) -> None:
     _check(c.inbox.max_attempts >= 1, "inbox.max_attempts", "must be at least 1")
     _check(0 <= c.inbox.defer_max_ms <= 60_000, "inbox.defer_max_ms", "must be between 0 and 60000")
     _check(1 <= c.inbox.process_batch <= 1_000, "inbox.process_batch", "must be between 1 and 1000")
+    _check(0 <= c.inbox.fast_lane_ms <= 10_000, "inbox.fast_lane_ms", "must be between 0 and 10000")
     _check(all(c.api.tokens), "api.tokens", "must not contain empty tokens")
     _check(not c.server.secret_key or len(c.server.secret_key) >= 16, "server.secret_key",
            "must be at least 16 characters (or empty to derive it from wechat.token)")

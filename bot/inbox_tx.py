@@ -40,6 +40,7 @@ DONE, SKIPPED, RETRY, WAIT, FAILED = "done", "skipped", "retry", "wait", "failed
 class Batch:
     waiting: list[int]  # to be handled one by one
     unstarted: list[int]  # stopped before these; still pending and unlocked once the batch commits
+    handled: int = 0  # events handled and committed by the batch
 
 
 class InboxHandling:
@@ -117,7 +118,7 @@ class InboxHandling:
                      len(inbox_ids), type(exc).__name__, exc)
             return Batch(waiting=list(inbox_ids), unstarted=[])
         self.processed += len(done)
-        return Batch(waiting=waiting, unstarted=[r.id for r in ready[len(done):]])
+        return Batch(waiting=waiting, unstarted=[r.id for r in ready[len(done):]], handled=len(done))
 
     async def _handle(self, session: AsyncSession, row: Any) -> None:
         event = self._rebuild(row.source, row.payload)

@@ -2,7 +2,8 @@
 
 Stored rows are queued here; worker tasks take what is queued, up to ``inbox.process_batch`` events at a time,
 and handle them in one transaction (``bot/inbox_tx.py``). A process killed mid-way leaves its rows pending, and
-the periodic sweep (here or in any other process) picks them up again.
+the periodic sweep (here or in any other process) picks them up again. Events of leads that more intent would
+hand to sales skip the queue (bot/fast_lane.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 from bot.config import InboxConfig
 from bot.context import Services
 from bot.dispatch import Router
+from bot.fast_lane import FastLane
 from bot.inbox_tx import RETRY, WAIT, InboxHandling
 from bot.ingest_gauge import IngestGauge
 from storage.models import InboxEvent, utcnow
@@ -37,6 +39,8 @@ class InboxProcessor:
         self._clock = clock
         self._gauge = gauge
         self._handling = InboxHandling(engine, sessions, router, services, cfg, app_ids, clock)
+        self.fast_lane = FastLane(engine, self._handling, services.scoring.rules, app_ids,
+                                  interval_s=cfg.fast_lane_ms / 1000, batch=cfg.process_batch, clock=clock)
         # Bounded: under a burst the overflow simply waits in the database for the sweep.
         self._queue: asyncio.Queue[int] = asyncio.Queue(maxsize=10_000)
         self._queued: set[int] = set()
@@ -50,10 +54,13 @@ class InboxProcessor:
     def start(self) -> None:
         self._workers = [asyncio.create_task(self._work(), name=f"inbox-worker-{i}")
                          for i in range(self._cfg.workers)]
+        if self._workers and self._cfg.fast_lane_ms:
+            self.fast_lane.start()
 
     async def stop(self, drain_s: float = 10.0) -> None:
         """Finish the events being handled; what is still queued stays pending for the next start."""
         self._stopping = True
+        await self.fast_lane.stop(drain_s)
         for _ in self._workers:
             if not self._queue.full():
                 self._queue.put_nowait(-1)
@@ -66,8 +73,13 @@ class InboxProcessor:
         log.info("inbox processor stopped: %d events handled by this process", self.processed)
 
     def notify(self, inbox_ids: list[int]) -> None:
+        """Rows just stored by this process: the fast lane looks at them first, even when the queue is full."""
         if not self._workers:
             return
+        self.fast_lane.notify(inbox_ids)
+        self._enqueue(inbox_ids)
+
+    def _enqueue(self, inbox_ids: list[int]) -> None:
         for inbox_id in inbox_ids:
             if inbox_id in self._queued or self._queue.full():
                 continue
@@ -86,7 +98,7 @@ class InboxProcessor:
                 .order_by(_table.c.id).limit(2_000))
         async with self._engine.connect() as conn:
             ids = list((await conn.execute(stmt)).scalars())
-        self.notify(ids)
+        self._enqueue(ids)  # old rows: the lane looks only at fresh ones, in the narrow id span they occupy
         return len(ids)
 
     async def _work(self) -> None:

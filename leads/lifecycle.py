@@ -116,3 +116,17 @@ def consent_transition(touchpoint_kind: str, stage: str) -> Transition | None:
     if touchpoint_kind == "consent_granted" and allowed(stage, LEAD, SYSTEM) and stage == UNSUBSCRIBED:
         return Transition(stage, LEAD, SYSTEM, "用户重新订阅", actor_id="consent")
     return None
+
+
+def stages_intent_can_move(actions: dict[str, tuple[str, ...]]) -> dict[bool, frozenset[str]]:
+    """Per ability side (True: at or above the ability threshold), the stages a lead can leave on more intent.
+
+    More motivation takes a lead from nurture into sales_ready (high ability), or from public_pool into
+    other_solution (low ability); entering that quadrant runs its stage action when the lifecycle allows the
+    move from the lead's stage. Used to pick out the events that may hand a lead to sales.
+    """
+    out: dict[bool, frozenset[str]] = {}
+    for high, quadrant in ((True, "sales_ready"), (False, "other_solution")):
+        targets = [a[6:] for a in actions.get(quadrant, ()) if a.startswith("stage:")]
+        out[high] = frozenset(s for s in STAGES for t in targets if allowed(s, t, SYSTEM))
+    return out

@@ -81,7 +81,7 @@ async def touched_inbox_ids(engine) -> set[int]:
 async def test_a_batch_commits_every_event_with_its_done_mark(app):
     ids = await post_texts(app, [(f"o_batch_{n}", "你好") for n in range(5)])
     engine = app.server.app[ENGINE]
-    assert await handling(app).many(ids) == Batch(waiting=[], unstarted=[])
+    assert await handling(app).many(ids) == Batch(waiting=[], unstarted=[], handled=5)
     assert await statuses(engine) == {i: ("done", 1) for i in ids}
     assert await touched_inbox_ids(engine) == set(ids)
 
@@ -120,7 +120,8 @@ async def test_a_senders_later_events_wait_for_an_earlier_one_outside_the_batch(
     first, other, second, third = ids
     assert (await handling(app).many([other, second, third])).waiting == [second, third]
     assert await touched_inbox_ids(engine) == {other}
-    assert await handling(app).many([first, second, third]) == Batch([], [])  # in order, within one transaction
+    # In order, within one transaction:
+    assert await handling(app).many([first, second, third]) == Batch([], [], handled=3)
     assert await statuses(engine) == {i: ("done", 1) for i in ids}
     async with engine.connect() as conn:
         order = list((await conn.execute(
@@ -136,7 +137,7 @@ async def test_a_row_another_process_holds_is_left_to_it(app, backend):
     engine = app.server.app[ENGINE]
     async with engine.connect() as other_process:
         await other_process.execute(text("SELECT id FROM inbox WHERE id = :id FOR UPDATE"), {"id": ids[0]})
-        assert await handling(app).many(ids) == Batch([], [])
+        assert await handling(app).many(ids) == Batch([], [], handled=1)
         await other_process.rollback()
     assert await statuses(engine) == {ids[0]: ("pending", 0), ids[1]: ("done", 1)}
     assert await count(engine, Touchpoint) == 1
@@ -144,7 +145,7 @@ async def test_a_row_another_process_holds_is_left_to_it(app, backend):
 
 async def test_an_unknown_or_finished_row_in_a_batch_is_ignored(app):
     ids = await post_texts(app, [("o_once", "你好")])
-    assert await handling(app).many([*ids, 987_654]) == Batch([], [])
+    assert await handling(app).many([*ids, 987_654]) == Batch([], [], handled=1)
     assert await handling(app).many([*ids, 987_655]) == Batch([], [])  # already done: not handled twice
     assert await count(app.server.app[ENGINE], Touchpoint) == 1
 
@@ -169,7 +170,7 @@ async def test_a_batch_stops_when_answers_pile_up_and_keeps_what_it_did(app):
         return len(asked) >= 2  # asked before the 2nd and 3rd events: stop before the 3rd
 
     outcome = await handling(app).many(ids, stop=stop)
-    assert outcome == Batch(waiting=[], unstarted=ids[2:])
+    assert outcome == Batch(waiting=[], unstarted=ids[2:], handled=2)
     assert await statuses(app.server.app[ENGINE]) == {
         ids[0]: ("done", 1), ids[1]: ("done", 1), ids[2]: ("pending", 0), ids[3]: ("pending", 0)}
 

@@ -32,6 +32,7 @@ from leads.lifecycle import (
     allowed,
     consent_transition,
     quadrant_effects,
+    stages_intent_can_move,
     transition,
 )
 from leads.scoring_rules import QUADRANTS
@@ -304,3 +305,12 @@ def test_other_touchpoints_and_merged_leads(stage: str) -> None:
     assert consent_transition("unsubscribe", stage) is None
     assert consent_transition("consent_revoked", MERGED) is None
     assert consent_transition("consent_granted", MERGED) is None
+
+
+def test_more_intent_can_move_the_stages_the_quadrant_stage_actions_allow() -> None:
+    defaults = {"sales_ready": ("stage:mql",), "nurture": ("tag:nurture",), "other_solution": ("tag:x",)}
+    assert stages_intent_can_move(defaults) == {True: frozenset({LEAD, RETURNED, RECYCLED}), False: frozenset()}
+    recycle = {**defaults, "other_solution": ("tag:x", "stage:recycled")}
+    # The system recycles only new and returned leads; an MQL, an opportunity or a disqualified lead only people.
+    assert stages_intent_can_move(recycle)[False] == frozenset({LEAD, RETURNED})
+    assert stages_intent_can_move({"sales_ready": ()}) == {True: frozenset(), False: frozenset()}
