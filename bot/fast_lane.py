@@ -20,7 +20,7 @@ from sqlalchemy import Select, and_, bindparam, case, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.inbound import OA, WECOM
-from bot.inbox_tx import DONE, InboxHandling
+from bot.inbox_tx import DONE, InboxHandling, due_for_handling
 from leads.identity import OA_OPENID, WECOM_EXTERNAL
 from leads.lifecycle import stages_intent_can_move
 from leads.scoring_rules import ScoringRules
@@ -176,11 +176,8 @@ class FastLane:
         return []
 
     async def _pending_of(self, senders: Sequence[Sender]) -> list[int]:
-        now = self._clock()
         stmt = (select(_inbox.c.id)
-                .where(_inbox.c.status == "pending",
-                       tuple_(_inbox.c.source, _inbox.c.from_user).in_(list(senders)),
-                       _inbox.c.next_attempt_at.is_(None) | (_inbox.c.next_attempt_at <= now))
+                .where(due_for_handling(self._clock()), tuple_(_inbox.c.source, _inbox.c.from_user).in_(list(senders)))
                 .order_by(_inbox.c.id).limit(self._batch))
         async with self._engine.connect() as conn:
             return list((await conn.execute(stmt)).scalars())

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, tuple_, update
+from sqlalchemy import ColumnElement, and_, func, select, tuple_, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -34,6 +34,12 @@ from storage.models import InboxEvent, utcnow
 log = logging.getLogger(__name__)
 _table = InboxEvent.__table__
 DONE, SKIPPED, RETRY, WAIT, FAILED = "done", "skipped", "retry", "wait", "failed"
+
+
+def due_for_handling(now: datetime) -> ColumnElement[bool]:
+    """Inbox rows still pending whose retry backoff, if any, has run out."""
+    return and_(_table.c.status == "pending",
+                _table.c.next_attempt_at.is_(None) | (_table.c.next_attempt_at <= now))
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,7 +20,7 @@ from bot.config import InboxConfig
 from bot.context import Services
 from bot.dispatch import Router
 from bot.fast_lane import FastLane
-from bot.inbox_tx import RETRY, WAIT, InboxHandling
+from bot.inbox_tx import RETRY, WAIT, InboxHandling, due_for_handling
 from bot.ingest_gauge import IngestGauge
 from storage.models import InboxEvent, utcnow
 
@@ -93,8 +93,7 @@ class InboxProcessor:
         now = self._clock()
         cutoff = now - timedelta(seconds=self._cfg.sweep_grace_s if grace_s is None else grace_s)
         stmt = (select(_table.c.id)
-                .where(_table.c.status == "pending", _table.c.received_at <= cutoff,
-                       (_table.c.next_attempt_at.is_(None)) | (_table.c.next_attempt_at <= now))
+                .where(due_for_handling(now), _table.c.received_at <= cutoff)
                 .order_by(_table.c.id).limit(2_000))
         async with self._engine.connect() as conn:
             ids = list((await conn.execute(stmt)).scalars())

@@ -55,9 +55,13 @@ async def app(aiohttp_client, backend):
     return await aiohttp_client(create_app(config, router=build_router()))
 
 
-def lane_for(client) -> FastLane:
+def lane_for(client, actions: dict[str, tuple[str, ...]] | None = None) -> FastLane:
+    """A lane over the app's rows, with the app's scoring rules or these quadrant actions instead."""
     app = client.server.app
-    return FastLane(app[ENGINE], handling(client, build_router()), app[SERVICES].scoring.rules, APP_IDS,
+    rules = app[SERVICES].scoring.rules
+    if actions is not None:
+        rules = dataclasses.replace(rules, actions=actions)
+    return FastLane(app[ENGINE], handling(client, build_router()), rules, APP_IDS,
                     interval_s=0.01, batch=app[CONFIG].inbox.process_batch, clock=lambda: datetime.now(UTC))
 
 
@@ -88,14 +92,8 @@ async def test_only_leads_that_more_intent_would_make_mqls_are_urgent_and_theirs
     assert await lane.urgent_senders(ids[0], ids[-1]) == []  # handled, and an MQL now
 
 
-def lane_with_actions(client, actions: dict[str, tuple[str, ...]]) -> FastLane:
-    rules = dataclasses.replace(client.server.app[SERVICES].scoring.rules, actions=actions)
-    return FastLane(client.server.app[ENGINE], handling(client), rules, APP_IDS, interval_s=0.01, batch=32,
-                    clock=lambda: datetime.now(UTC))
-
-
 async def test_a_lane_without_stage_actions_to_reach_is_off(app):
-    lane = lane_with_actions(app, {"sales_ready": ("tag:hot",), "other_solution": ("tag:other",)})
+    lane = lane_for(app, {"sales_ready": ("tag:hot",), "other_solution": ("tag:other",)})
     assert not lane.enabled and await lane.urgent_senders(0, 10**9) == []
 
 
@@ -103,7 +101,7 @@ async def test_a_stage_action_on_other_solution_makes_low_ability_leads_urgent(a
     await seed(app.server.app, "o_low", profile={}, touches=1)
     await seed(app.server.app, "o_able", profile=ABLE, touches=1)
     ids = await post_texts(app, [("o_low", ASK_PRICE), ("o_able", ASK_PRICE)])
-    lane = lane_with_actions(app, {"sales_ready": (), "other_solution": ("stage:recycled",)})
+    lane = lane_for(app, {"sales_ready": (), "other_solution": ("stage:recycled",)})
     assert await lane.urgent_senders(ids[0], ids[-1]) == [("oa", "o_low")]
 
 
