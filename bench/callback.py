@@ -133,7 +133,7 @@ class MsgIds:
 
 
 def _build_chunk(job: tuple[Credentials, int, int]) -> list[bytes]:
-    from bot.simulate import OASimulator, oa_text
+    from bot.ingress.simulate import OASimulator, oa_text
 
     creds, first, count = job
     sim = OASimulator(creds.token, creds.app_id, creds.aes_key)
@@ -558,7 +558,7 @@ class Bench:
         return row
 
     def external_credentials(self) -> Credentials:
-        from bot.config import load_config
+        from bot.config.core import load_config
 
         cfg = load_config(self.args.target_config, os.environ)
         if not cfg.wechat.encoding_aes_key:

@@ -194,12 +194,12 @@ def write_full_config(path: Path, creds: Credentials, port: int, db_url: str, re
 
 async def seed_probes(config_path: Path, openids: list[str]) -> list[int]:
     """Probe leads through LeadRepository with the server's scoring model; checks they are nurture / lead."""
-    from bot.config import load_config
+    from bot.config.core import load_config
     from leads.identity import OA_OPENID, IdentityKey
     from leads.scoring import ScoreModel
     from leads.sources import Source
     from storage.db import create_engine, session_factory
-    from storage.leads_repo import LeadRepository
+    from storage.repos.leads import LeadRepository
 
     cfg = load_config(config_path, cb.server_env({}))
     engine = create_engine(cfg.database)
@@ -245,7 +245,7 @@ async def wait_drained(dsn: str, limit_s: float) -> tuple[float, int]:
 # --------------------------------------------------------------------------------------------- probes
 
 async def send_probe(port: int, creds: Credentials, probe: Probe, msg_id: int) -> None:
-    from bot.simulate import OASimulator, oa_text
+    from bot.ingress.simulate import OASimulator, oa_text
 
     signed = OASimulator(creds.token, creds.app_id, creds.aes_key).post(oa_text(probe.openid, PROBE_TEXT, msg_id))
     try:

@@ -36,7 +36,7 @@ TARGET_RATE, TARGET_P99_MS, TARGET_RECOMPUTE_S = 100_000, 10.0, 300.0
 
 
 def bench_step(events: int, per_lead: int) -> None:
-    from bot.config_scoring import default_scoring
+    from bot.config.scoring import default_scoring
     from leads.scoring import MotivationState, ScoreEvent, ScoreModel
 
     model = ScoreModel(default_scoring().rules)
@@ -67,13 +67,13 @@ def bench_step(events: int, per_lead: int) -> None:
 async def bench_incremental(url: str, count: int, leads: int) -> None:
     from sqlalchemy import select
 
-    from bot.config import DatabaseConfig
-    from bot.config_scoring import default_scoring
+    from bot.config.scoring import default_scoring
     from leads.scoring import ScoreModel
     from leads.sources import Source
     from storage.db import create_engine, session_factory
-    from storage.leads_repo import LeadRepository
     from storage.models import Lead, Touchpoint
+    from storage.repos.leads import LeadRepository
+    from storage.settings import DatabaseConfig
 
     model, source = ScoreModel(default_scoring().rules), Source(channel="wechat_oa", scene="content")
     engine = create_engine(DatabaseConfig(url=url))
@@ -126,10 +126,10 @@ async def read_all(url: str) -> tuple[int, float]:
     """The baseline: every scored touchpoint read once, as the recompute's stream reads them."""
     import asyncpg
 
-    from bot.config_scoring import default_scoring
+    from bot.config.scoring import default_scoring
     from leads.scoring import ScoreModel
-    from storage.recompute_batch import detail_kinds
-    from storage.recompute_stream import COLUMNS
+    from storage.recompute.batch import detail_kinds
+    from storage.recompute.stream import COLUMNS
 
     model = ScoreModel(default_scoring().rules)
     conn, rows = await asyncpg.connect(seed_scoring.dsn(url)), 0
@@ -148,11 +148,11 @@ async def read_all(url: str) -> tuple[int, float]:
 
 
 async def bench_recompute(url: str, workers: list[int]) -> None:
-    from bot.config import DatabaseConfig
-    from bot.config_scoring import default_scoring
+    from bot.config.scoring import default_scoring
     from leads.scoring import ScoreModel
     from storage.db import create_engine
-    from storage.recompute import recompute
+    from storage.recompute.run import recompute
+    from storage.settings import DatabaseConfig
 
     await seed_scoring.sql(url, "VACUUM ANALYZE leads, lead_scores, lead_tags, stage_transitions")
     rows, read_s = await read_all(url)

@@ -64,9 +64,9 @@ async def prepare(url: str, replace: bool) -> None:
     """Create the database if it does not exist, migrate it, and make sure it holds no leads."""
     import asyncpg
 
-    from bot.config import DatabaseConfig
     from storage.db import create_engine
     from storage.migrate import upgrade
+    from storage.settings import DatabaseConfig
 
     name = dsn(url).rsplit("/", 1)[1]
     admin = await asyncpg.connect(dsn(url, "postgres"))
@@ -93,7 +93,7 @@ async def prepare(url: str, replace: bool) -> None:
 
 def lead_rows(seed: int, n: int, now: datetime) -> tuple[list[tuple], list[tuple], list[tuple], set[int]]:
     """Leads, their previous-rules scores and quadrant tags, and the merged ids."""
-    from bot.config_scoring import default_scoring
+    from bot.config.scoring import default_scoring
     from leads.scoring import MotivationState, ScoreModel
 
     model = ScoreModel(default_scoring().rules)

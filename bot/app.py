@@ -7,18 +7,23 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
+import jieba
 from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.callbacks import add_routes
-from bot.capture_routes import add_capture
-from bot.config import Config
-from bot.content import ContentLibrary, load_content_file, upsert_items
-from bot.context import Conversation, Services
-from bot.dispatch import Router
-from bot.inbound import OA, WECOM
-from bot.inbox import InboxWriter
-from bot.ingest_gauge import IngestGauge
+from bot.capture.content import ContentLibrary, load_content_file, upsert_items
+from bot.capture.links import LinkSigner
+from bot.capture.routes import add_capture
+from bot.capture.tracked import add_tracked_routes
+from bot.config.core import Config
+from bot.dispatch.context import Conversation, Services
+from bot.dispatch.router import Router
+from bot.inbox.gauge import IngestGauge
+from bot.inbox.processor import InboxProcessor
+from bot.inbox.writer import InboxWriter
+from bot.ingress.events import OA, WECOM
+from bot.ingress.pipeline import CallbackPipeline
+from bot.ingress.routes import add_routes
 from bot.keys import (
     CONFIG,
     CONVERSATION,
@@ -34,25 +39,22 @@ from bot.keys import (
     SERVICES,
     SESSIONS,
 )
-from bot.links import LinkSigner
-from bot.middleware import error_middleware
-from bot.outbox import OutboxSender
-from bot.outbox_methods import ApiClients
-from bot.pipeline import CallbackPipeline
-from bot.processor import InboxProcessor
-from bot.tracked import add_tracked_routes
+from bot.outbox.methods import ApiClients
+from bot.outbox.sender import OutboxSender
+from bot.web.middleware import error_middleware
 from leads.intents import IntentMatcher, build_tokenizer
 from leads.scoring import ScoreModel
-from sdr_console.api import add_api_routes
-from sdr_console.capture_api import add_capture_api_routes
-from sdr_console.outbox_api import add_outbox_routes
-from sdr_console.score_api import add_score_routes
+from sdr_console.api.capture import add_capture_api_routes
+from sdr_console.api.leads import add_api_routes
+from sdr_console.api.outbox import add_outbox_routes
+from sdr_console.api.scores import add_score_routes
 from storage.db import create_engine, is_sqlite, session_factory
 from storage.migrate import is_current, upgrade
 from storage.redis import create_redis
-from storage.score_refresh import refresh_scores
+from storage.repos.score_refresh import refresh_scores
 
 log = logging.getLogger(__name__)
+JIEBA_BASE = web.AppKey("jieba_base", jieba.Tokenizer)
 
 
 class SchemaOutdated(RuntimeError):
@@ -87,7 +89,8 @@ async def conversation_ctx(app: web.Application) -> AsyncIterator[None]:
     cfg = app[CONFIG].capture
     consent_words = [*cfg.bot.unsubscribe_keywords, *cfg.bot.resubscribe_keywords, *cfg.bot.delete_keywords]
     keywords = [k for intent in cfg.intents for k in intent.keywords] + consent_words
-    tokenizer = await asyncio.get_running_loop().run_in_executor(None, build_tokenizer, keywords)
+    base = app.get(JIEBA_BASE)
+    tokenizer = await asyncio.get_running_loop().run_in_executor(None, build_tokenizer, keywords, base)
     items = list(cfg.content) + (list(load_content_file(cfg.content_file)) if cfg.content_file else [])
     if items:
         await upsert_items(app[ENGINE], items)
@@ -99,7 +102,7 @@ async def conversation_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def clients_ctx(app: web.Application) -> AsyncIterator[None]:
-    from bot.wechat_api import OfficialAccountAPI, WeComAPI
+    from bot.wechat.api import OfficialAccountAPI, WeComAPI
 
     cfg = app[CONFIG]
     live = cfg.wechat.mode == "live"
@@ -161,11 +164,16 @@ async def inbox_ctx(app: web.Application) -> AsyncIterator[None]:
     await processor.stop()
 
 
-def create_app(config: Config, *, router: Router | None = None) -> web.Application:
+def create_app(config: Config, *, router: Router | None = None,
+               jieba_base: jieba.Tokenizer | None = None) -> web.Application:
+    """``jieba_base``: an initialised tokenizer whose dictionary is copied instead of loaded from disk (tests
+    build many apps in one process; loading takes about a second each)."""
     from handlers import build_router
 
     app = web.Application(middlewares=[error_middleware], client_max_size=config.server.max_body_bytes)
     app[CONFIG] = config
+    if jieba_base is not None:
+        app[JIEBA_BASE] = jieba_base
     app[ROUTER] = router or build_router()
     app[SCORING] = ScoreModel(config.scoring.rules)  # pure and immutable: built once, shared by every path
     app.cleanup_ctx.extend([database_ctx, redis_ctx, conversation_ctx, clients_ctx, outbox_ctx, inbox_ctx])

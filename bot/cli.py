@@ -8,7 +8,7 @@ import logging
 import os
 import sys
 
-from bot.config import Config, load_config
+from bot.config.core import Config, load_config
 from bot.errors import ConfigError
 
 
@@ -56,17 +56,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "db":
         from storage.cli import db_upgrade
 
-        asyncio.run(db_upgrade(config))
+        asyncio.run(db_upgrade(config.database))
         print("database is at the latest migration")
         return 0
     if args.command == "scores":
         from storage.cli import scores_recompute
 
-        return asyncio.run(scores_recompute(config, dry_run=args.dry_run, batch_size=args.batch_size,
-                                            restart=args.restart, workers=args.workers))
+        return asyncio.run(scores_recompute(config.database, config.scoring.rules, dry_run=args.dry_run,
+                                            batch_size=args.batch_size, restart=args.restart,
+                                            workers=args.workers))
     if args.command == "wechat":
         from bot.errors import WeChatAPIError
-        from bot.menu import push_menu
+        from bot.wechat.menu import push_menu
 
         try:
             print(asyncio.run(push_menu(config)))

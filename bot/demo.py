@@ -8,10 +8,10 @@ import time
 from aiohttp import web
 from sqlalchemy import func, select
 
-from bot.inbound import OA, WECOM, build_event
+from bot.ingress.events import OA, WECOM, build_event
+from bot.ingress.security import parse_xml
+from bot.ingress.simulate import oa_event, oa_text, wecom_contact_event
 from bot.keys import CONFIG, PIPELINE, SESSIONS
-from bot.security import parse_xml
-from bot.simulate import oa_event, oa_text, wecom_contact_event
 from storage.models import InboxEvent
 
 log = logging.getLogger(__name__)

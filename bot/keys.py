@@ -1,32 +1,38 @@
-"""Typed keys for everything the application owns."""
+"""Typed keys for everything the application owns.
+
+The service classes are named for type checkers only: reading a key (the console does) must not import the
+inbox, the fast lane, the outbox sender or wechatpy. tests/test_layers.py holds that line.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-from bot.config import Config
-from bot.context import Conversation, Services
-from bot.dispatch import Router
-from bot.inbox import InboxWriter
-from bot.outbox import OutboxSender
-from bot.pipeline import CallbackPipeline
-from bot.processor import InboxProcessor
-from leads.scoring import ScoreModel
+if TYPE_CHECKING:
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+    from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
-CONFIG = web.AppKey("config", Config)
-ENGINE = web.AppKey("engine", AsyncEngine)
-SESSIONS = web.AppKey("sessions", async_sessionmaker)
-REDIS = web.AppKey("redis", Any)
-ROUTER = web.AppKey("router", Router)
-SERVICES = web.AppKey("services", Services)
-INBOX_WRITER = web.AppKey("inbox_writer", InboxWriter)
-PROCESSOR = web.AppKey("processor", InboxProcessor)
-PIPELINE = web.AppKey("pipeline", CallbackPipeline)
-SCHEDULER = web.AppKey("scheduler", AsyncIOScheduler)
-OUTBOX_SENDER = web.AppKey("outbox_sender", OutboxSender)
-CONVERSATION = web.AppKey("conversation", Conversation)
-SCORING = web.AppKey("scoring", ScoreModel)
+    from bot.config.core import Config
+    from bot.dispatch.context import Conversation, Services
+    from bot.dispatch.router import Router
+    from bot.inbox.processor import InboxProcessor
+    from bot.inbox.writer import InboxWriter
+    from bot.ingress.pipeline import CallbackPipeline
+    from bot.outbox.sender import OutboxSender
+    from leads.scoring import ScoreModel
+
+CONFIG: web.AppKey[Config] = web.AppKey("config")
+ENGINE: web.AppKey[AsyncEngine] = web.AppKey("engine")
+SESSIONS: web.AppKey[async_sessionmaker] = web.AppKey("sessions")
+REDIS: web.AppKey[Any] = web.AppKey("redis")
+ROUTER: web.AppKey[Router] = web.AppKey("router")
+SERVICES: web.AppKey[Services] = web.AppKey("services")
+INBOX_WRITER: web.AppKey[InboxWriter] = web.AppKey("inbox_writer")
+PROCESSOR: web.AppKey[InboxProcessor] = web.AppKey("processor")
+PIPELINE: web.AppKey[CallbackPipeline] = web.AppKey("pipeline")
+SCHEDULER: web.AppKey[AsyncIOScheduler] = web.AppKey("scheduler")
+OUTBOX_SENDER: web.AppKey[OutboxSender] = web.AppKey("outbox_sender")
+CONVERSATION: web.AppKey[Conversation] = web.AppKey("conversation")
+SCORING: web.AppKey[ScoreModel] = web.AppKey("scoring")

@@ -8,7 +8,7 @@ import dataclasses
 from aiohttp import web
 
 from bot.app import create_app
-from bot.config import Config
+from bot.config.core import Config
 
 
 def serve(config: Config, *, demo: bool = False, port: int | None = None) -> int:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from bot.dispatch import Router
+from bot.dispatch.router import Router
 
 
 def build_router() -> Router:

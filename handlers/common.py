@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from bot.context import HandlerContext
+from bot.dispatch.context import HandlerContext
 from bot.errors import WeChatAPIError
 from leads.identity import OA_OPENID, UNIONID, WECOM_EXTERNAL, IdentityKey
 from leads.sources import Source, resolve_source

@@ -10,18 +10,18 @@ from dataclasses import dataclass
 
 from wechatpy.replies import ArticlesReply
 
-from bot import filters as F
-from bot.config_capture import ContentItem, Intent
-from bot.context import HandlerContext, ReplyContext, Services
-from bot.dispatch import Router
-from bot.inbound import OA
-from bot.links import LinkTarget
+from bot.capture.links import LinkTarget
+from bot.config.capture import ContentItem, Intent
+from bot.dispatch import filters as F
+from bot.dispatch.context import HandlerContext, ReplyContext, Services
+from bot.dispatch.router import Router
+from bot.ingress.events import OA
 from handlers import oa
 from handlers.common import OA_CHANNEL, oa_identity, source_for
 from leads.intents import matches_any
 from leads.sources import oa_scene_code
-from storage.erasure import erase_lead
-from storage.handoffs import open_handoff
+from storage.repos.erasure import erase_lead
+from storage.repos.handoffs import open_handoff
 
 router = Router("conversation")
 UNSUBSCRIBE, RESUBSCRIBE, DELETE = "unsubscribe", "resubscribe", "delete"

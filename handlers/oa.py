@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from bot import filters as F
-from bot.context import HandlerContext
-from bot.dispatch import Router
-from bot.inbound import OA
+from bot.dispatch import filters as F
+from bot.dispatch.context import HandlerContext
+from bot.dispatch.router import Router
+from bot.ingress.events import OA
 from handlers.common import OA_CHANNEL, oa_identity, oa_user_info, source_for, unionid_identity
 from leads.sources import oa_scene_code
 from storage.models import Lead

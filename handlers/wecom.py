@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from bot import filters as F
-from bot.context import HandlerContext
-from bot.dispatch import Router
-from bot.inbound import WECOM
-from bot.outbox import enqueue
+from bot.dispatch import filters as F
+from bot.dispatch.context import HandlerContext
+from bot.dispatch.router import Router
+from bot.ingress.events import WECOM
+from bot.outbox.enqueue import enqueue
 from handlers.common import WECOM_CHANNEL, source_for, unionid_identity, wecom_contact, wecom_identity
 from storage.models import Lead
 

@@ -4,32 +4,34 @@ from __future__ import annotations
 
 import sys
 
-from bot.config import Config
+from leads.scoring_rules import ScoringRules
 from storage.db import create_engine
+from storage.settings import DatabaseConfig
 
 
-async def db_upgrade(config: Config) -> None:
+async def db_upgrade(database: DatabaseConfig) -> None:
     from storage.migrate import upgrade  # here: importing Alembic logs its plugin set-up at INFO
 
-    engine = create_engine(config.database)
+    engine = create_engine(database)
     try:
         await upgrade(engine)
     finally:
         await engine.dispose()
 
 
-async def scores_recompute(config: Config, *, dry_run: bool, batch_size: int, restart: bool, workers: int) -> int:
+async def scores_recompute(database: DatabaseConfig, rules: ScoringRules, *, dry_run: bool, batch_size: int,
+                           restart: bool, workers: int) -> int:
     """``leadrelay scores recompute``: prints a plain summary; 0 on success."""
     from leads.scoring import ScoreModel
     from storage.models import utcnow
-    from storage.recompute import RunTakenOver, recompute
+    from storage.recompute.run import RunTakenOver, recompute
 
     if batch_size < 1 or workers < 1:
         print("leadrelay: --batch-size and --workers must be at least 1", file=sys.stderr)
         return 2
-    engine = create_engine(config.database)
+    engine = create_engine(database)
     try:
-        report = await recompute(engine, ScoreModel(config.scoring.rules), now=utcnow(), dry_run=dry_run,
+        report = await recompute(engine, ScoreModel(rules), now=utcnow(), dry_run=dry_run,
                                  batch_size=batch_size, restart=restart, workers=workers)
     except RunTakenOver as exc:
         print(f"leadrelay: {exc}", file=sys.stderr)

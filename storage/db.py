@@ -7,7 +7,7 @@ from typing import Any
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 
-from bot.config import DatabaseConfig
+from storage.settings import DatabaseConfig
 
 
 def is_sqlite(url: str) -> bool:

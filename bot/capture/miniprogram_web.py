@@ -1,0 +1,173 @@
+"""Mini-program API: ``POST /api/mp/login`` and ``GET|POST /api/mp/forms/<form>``.
+
+Login turns a ``wx.login`` code into an opaque LeadRelay session token; the ``session_key`` and the
+OpenID stay in the database. Forms are validated and stored by the same code as the H5 pages. Every
+error is JSON ``{"code": "<machine code>", "message": "<Chinese>"}``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.capture.common import CAPTURE, find_form
+from bot.capture.submit import Submission, known_for, record_submission
+from bot.config.capture import FormDef
+from bot.errors import WeChatAPIError
+from bot.keys import CONFIG, REDIS, SCORING, SESSIONS
+from bot.web.errors import ApiError, json_errors, json_response
+from bot.wechat.clients import WeChatTransportError
+from bot.wechat.miniprogram import MiniProgramAPI
+from bot.wechat.oauth import claim_code
+from bot.wechat.tokens import TokenUnavailable
+from leads.form_fields import FIELD_SPECS
+from leads.forms import MAX_SOURCE_CODE_LEN, clean_param, fields_to_ask, utm_params, validate_submission
+from leads.identity import MP_OPENID, UNIONID, IdentityKey
+from storage.models import MiniProgramSession
+from storage.repos.leads import LeadRepository
+from storage.tx import in_transaction
+
+MAX_CODE_LEN = 256
+_UPSTREAM = (WeChatTransportError, TokenUnavailable, OSError)
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _mp(request: web.Request) -> MiniProgramAPI:
+    mp = request.app[CAPTURE].mp
+    if mp is None:
+        raise ApiError(503, "mp_disabled", "小程序服务未启用")
+    return mp
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        body = await request.json()
+    except ValueError:
+        body = None
+    if not isinstance(body, dict):
+        raise ApiError(400, "bad_request", "请求格式不正确，需要 JSON 对象")
+    return body
+
+
+def _wechat_error(exc: WeChatAPIError, what: str) -> ApiError:
+    if exc.errcode == 40163:
+        return ApiError(400, "code_used", f"{what}已使用，请重新获取")
+    if exc.errcode == 40029:
+        return ApiError(400, "invalid_code", f"{what}无效或已过期，请重新获取")
+    if exc.errcode == 45011:
+        return ApiError(429, "rate_limited", "操作太频繁，请稍后再试")
+    return ApiError(502, "wechat_error", "微信服务暂时不可用，请稍后重试")
+
+
+@json_errors
+async def login(request: web.Request) -> web.Response:
+    mp = _mp(request)
+    config = request.app[CONFIG]
+    code = (await _body(request)).get("code")
+    if not isinstance(code, str) or not 0 < len(code) <= MAX_CODE_LEN:
+        raise ApiError(400, "missing_code", "缺少登录凭证 code")
+    if not await claim_code(request.app[REDIS], config.redis.key_prefix, "mp_login", code):
+        raise ApiError(400, "code_used", "登录凭证已使用，请重新调用 wx.login 获取")
+    try:
+        result = await mp.code2session(code)
+    except WeChatAPIError as exc:
+        raise _wechat_error(exc, "登录凭证") from exc
+    except _UPSTREAM as exc:
+        raise ApiError(502, "wechat_unavailable", "微信服务暂时不可用，请稍后重试") from exc
+    token = secrets.token_urlsafe(32)
+    ttl = config.capture.mini_program.session_ttl_s
+    now = datetime.now(UTC)
+    own = [IdentityKey(MP_OPENID, mp.app_id, result.openid)]
+    if result.unionid:
+        own.append(IdentityKey(UNIONID, "", result.unionid))
+
+    async def store(session: AsyncSession) -> None:
+        lead = await LeadRepository(session, request.app[SCORING], lambda: now).resolve(own, now=now, inbox_id=None)
+        await session.execute(delete(MiniProgramSession).where(
+            MiniProgramSession.lead_id == lead.id, MiniProgramSession.expires_at <= now))
+        session.add(MiniProgramSession(token_hash=_hash(token), lead_id=lead.id, openid=result.openid,
+                                       session_key=result.session_key, created_at=now,
+                                       expires_at=now + timedelta(seconds=ttl)))
+
+    await in_transaction(request.app[SESSIONS], store)
+    return json_response({"token": token, "expires_in": ttl})
+
+
+async def _session(request: web.Request) -> MiniProgramSession:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "unauthorized", "请先登录")
+    async with request.app[SESSIONS]() as session:
+        row = await session.scalar(select(MiniProgramSession).where(
+            MiniProgramSession.token_hash == _hash(token.strip())))
+    if row is None:
+        raise ApiError(401, "invalid_token", "登录凭证无效，请重新登录")
+    if row.expires_at <= datetime.now(UTC):
+        raise ApiError(401, "session_expired", "登录已过期，请重新登录")
+    return row
+
+
+def _form(request: web.Request) -> FormDef:
+    form = find_form(request)
+    if form is None:
+        raise ApiError(404, "form_not_found", "表单不存在或已下线")
+    return form
+
+
+@json_errors
+async def describe_form(request: web.Request) -> web.Response:
+    """The fields still to ask this visitor (progressive profiling), for the mini-program to render."""
+    mp = _mp(request)
+    mp_session = await _session(request)
+    form = _form(request)
+    known = await known_for(request.app[SESSIONS], [IdentityKey(MP_OPENID, mp.app_id, mp_session.openid)])
+    fields = [{"name": n, "label": FIELD_SPECS[n].label, "type": FIELD_SPECS[n].kind, "required": n in form.required,
+               "max_length": FIELD_SPECS[n].max_len,
+               "choices": [{"value": c, "label": label} for c, label in FIELD_SPECS[n].choices]}
+              for n in fields_to_ask(form, known)]
+    return json_response({
+        "id": form.id, "title": form.title, "description": form.description, "submit_label": form.submit_label,
+        "privacy_text": request.app[CONFIG].capture.bot.privacy_text, "fields": fields})
+
+
+@json_errors
+async def submit(request: web.Request) -> web.Response:
+    mp = _mp(request)
+    config = request.app[CONFIG]
+    mp_session = await _session(request)
+    form = _form(request)
+    body = await _body(request)
+    fields, phone_code = body.get("fields", {}), body.get("phone_code")
+    if not isinstance(fields, dict) or not (phone_code is None or isinstance(phone_code, str)):
+        raise ApiError(400, "bad_request", "请求格式不正确：fields 应为对象，phone_code 应为字符串")
+    own = [IdentityKey(MP_OPENID, mp.app_id, mp_session.openid)]
+    ask = fields_to_ask(form, await known_for(request.app[SESSIONS], own))
+    if phone_code:
+        ask = tuple(n for n in ask if n != "phone")  # WeChat supplies a verified number instead
+    data = validate_submission(form, fields, ask=ask, consent=body.get("consent") is True, identified=True)
+    if not data.ok:
+        raise ApiError(400, "invalid_fields", "请检查填写的信息", fields=data.errors)
+    verified_phone = None
+    if phone_code:
+        if len(phone_code) > MAX_CODE_LEN or not await claim_code(
+                request.app[REDIS], config.redis.key_prefix, "mp_phone", phone_code):
+            raise ApiError(400, "code_used", "手机号授权码已使用，请重新授权")
+        try:
+            verified_phone = (await mp.phone_number(phone_code)).number
+        except WeChatAPIError as exc:
+            raise _wechat_error(exc, "手机号授权码") from exc
+        except _UPSTREAM as exc:
+            raise ApiError(502, "wechat_unavailable", "微信服务暂时不可用，请稍后重试") from exc
+    await record_submission(request.app[SESSIONS], config, request.app[SCORING], Submission(
+        form=form, data=data, own=own, via="miniprogram", utm=utm_params(body), verified_phone=verified_phone,
+        source_code=clean_param(body.get("src"), MAX_SOURCE_CODE_LEN) or None), datetime.now(UTC))
+    return json_response({"code": "ok", "message": form.success_message})

@@ -1,0 +1,75 @@
+"""What a handler receives: the event and, explicitly, everything it may use."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+from wechatpy.replies import TextReply
+
+from bot.config.core import Config
+from bot.ingress.events import InboundEvent
+from storage.repos.leads import LeadRepository
+
+if TYPE_CHECKING:
+    from bot.capture.content import ContentLibrary
+    from bot.capture.links import LinkSigner
+    from bot.wechat.api import OfficialAccountAPI, WeComAPI
+    from leads.intents import IntentMatcher
+    from leads.scoring import ScoreModel
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """Long-lived clients shared by all events (owned by the app's cleanup contexts)."""
+
+    config: Config
+    redis: Any
+    oa_api: OfficialAccountAPI | None
+    wecom_api: WeComAPI | None
+    conversation: Conversation
+    scoring: ScoreModel
+
+
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """What the bot needs to understand and answer: built once at start-up."""
+
+    intents: IntentMatcher
+    content: ContentLibrary
+    links: LinkSigner
+
+
+@dataclass(slots=True)
+class HandlerContext:
+    """One event's processing: its own session and transaction, opened by the processor."""
+
+    event: InboundEvent
+    inbox_id: int
+    session: AsyncSession
+    leads: LeadRepository
+    services: Services
+    now: datetime
+
+    @property
+    def config(self) -> Config:
+        return self.services.config
+
+    @property
+    def occurred_at(self) -> datetime:
+        """When the touch happened: the callback's CreateTime, never later than now."""
+        return min(datetime.fromtimestamp(self.event.create_time, UTC), self.now)
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyContext:
+    """Inline replies see the event and the configuration only: no database, no side effects."""
+
+    event: InboundEvent
+    services: Services
+
+    def text(self, content: str) -> str:
+        """A passive text reply to the sender, rendered by wechatpy."""
+        return TextReply(source=self.event.to_user, target=self.event.from_user, content=content).render()

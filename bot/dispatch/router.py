@@ -1,0 +1,64 @@
+"""Routers: filters decide which handler an event goes to; handlers only handle.
+
+Two phases, as in bolt's ack-then-work: a *reply* handler may answer inline (it must be quick and free of
+side effects, since a retried callback runs it again), and a *process* handler does the real work after
+the answer, inside the event's database transaction.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from bot.ingress.events import InboundEvent
+
+if TYPE_CHECKING:
+    from bot.dispatch.context import HandlerContext, ReplyContext
+
+Filter = Callable[[InboundEvent], bool]
+ProcessHandler = Callable[["HandlerContext"], Awaitable[None]]
+ReplyHandler = Callable[["ReplyContext"], Awaitable[str | None]]
+
+
+class Router:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self._process: list[tuple[tuple[Filter, ...], ProcessHandler]] = []
+        self._reply: list[tuple[tuple[Filter, ...], ReplyHandler]] = []
+        self._children: list[Router] = []
+
+    def on(self, *filters: Filter) -> Callable[[ProcessHandler], ProcessHandler]:
+        def register(handler: ProcessHandler) -> ProcessHandler:
+            self._process.append((filters, handler))
+            return handler
+
+        return register
+
+    def reply(self, *filters: Filter) -> Callable[[ReplyHandler], ReplyHandler]:
+        def register(handler: ReplyHandler) -> ReplyHandler:
+            self._reply.append((filters, handler))
+            return handler
+
+        return register
+
+    def include(self, *children: Router) -> None:
+        self._children.extend(children)
+
+    def match(self, event: InboundEvent) -> ProcessHandler | None:
+        """The first process handler whose filters all pass; own handlers before included routers."""
+        return _first(event, self._process, lambda r: r.match(event), self._children)
+
+    def match_reply(self, event: InboundEvent) -> ReplyHandler | None:
+        return _first(event, self._reply, lambda r: r.match_reply(event), self._children)
+
+
+def _first(event: InboundEvent, entries: list[tuple[tuple[Filter, ...], Any]],
+           descend: Callable[[Router], Any], children: list[Router]) -> Any:
+    for filters, handler in entries:
+        if all(f(event) for f in filters):
+            return handler
+    for child in children:
+        found = descend(child)
+        if found is not None:
+            return found
+    return None

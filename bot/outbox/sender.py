@@ -1,0 +1,205 @@
+"""The outbox: every outbound WeChat / WeCom send is first a row, then (live mode only) a call.
+
+``enqueue`` writes the row inside the caller's transaction, so a send exists exactly when the business
+change that caused it was committed, and wakes this process's sender right after that commit (see
+bot/outbox_wake.py). In live mode ``OutboxSender`` sends "pending" rows: "sent" on success, retried with
+exponential backoff on failure (45009, the quota error, waits at least ``quota_backoff_s``), "failed" after
+``max_attempts`` or on an error no retry can fix. Before sending, the rules of bot/outbox_rules.py may end a
+row as "suppressed" (marketing to a lead who revoked consent), "skipped" or "fallback" (the OA's 48-hour
+customer-service window is closed), and WeCom app messages wait for a per-member rate-limit slot
+(bot/rate_limit.py) instead of being dropped by WeCom.
+
+In sandbox mode nothing leaves: rows are "sandboxed", or already "suppressed" / "skipped" / "fallback" when
+the rules can decide at enqueue time (they see the caller's session, so record the user's interaction
+before enqueueing the answer to it). ``GET /api/outbox`` lists the rows (sdr_console/outbox_api.py).
+
+Delivery is at least once: a crash (or an HTTP timeout) after WeChat acted but before the row is marked
+"sent" sends it again, since WeChat's send APIs take no idempotency key (a reused welcome code answers
+41051, which counts as sent).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import datetime
+
+import redis.asyncio as aioredis
+from sqlalchemy import Select, null, or_, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from bot.config.capture import OutboundConfig
+from bot.outbox.attempt import Attempter, Backoff, Outcome
+from bot.outbox.enqueue import enqueue
+from bot.outbox.methods import METHODS, ApiClients, OutboxMethod
+from bot.outbox.rate_limit import MemberRateLimiter
+from bot.outbox.rules import LeadFacts, load_lead_facts, needs_lead_facts
+from bot.outbox.wake import register_sender
+from storage.db import session_factory
+from storage.models import OutboxMessage, utcnow
+
+log = logging.getLogger(__name__)
+
+__all__ = ["OutboxSender", "enqueue"]
+
+
+class OutboxSender:
+    """Sends pending rows; several processes may run one each on PostgreSQL, one per SQLite database.
+
+    ``outbound``: the window, fallback template and per-member limits. ``redis`` (+ ``key_prefix``): the
+    shared per-member rate limiter for WeCom app messages; without it they are sent unthrottled.
+    """
+
+    def __init__(self, engine: AsyncEngine, apis: ApiClients, *, methods: dict[str, OutboxMethod] | None = None,
+                 max_attempts: int = 8, backoff_base_s: float = 5.0, backoff_max_s: float = 3600.0,
+                 quota_backoff_s: float = 60.0, jitter: float = 0.1, concurrency: int = 4,
+                 poll_interval_s: float = 1.0, clock: Callable[[], datetime] = utcnow,
+                 outbound: OutboundConfig | None = None, redis: aioredis.Redis | None = None,
+                 key_prefix: str = "") -> None:
+        self._engine = engine
+        self._sessions = session_factory(engine)
+        self._locking = engine.dialect.name == "postgresql"
+        self._methods = methods if methods is not None else METHODS
+        self._targets = sorted(apis.targets)
+        self.outbound = outbound or OutboundConfig()
+        limiter = None
+        if redis is not None:
+            limits = ((self.outbound.wecom_member_per_minute, 60.0), (self.outbound.wecom_member_per_hour, 3600.0))
+            # WeCom counts per app and member.
+            agent = apis.wecom.agent_id if apis.wecom is not None else 0
+            limiter = MemberRateLimiter(redis, f"{key_prefix}outbox:wecom_member:{agent}:", limits)
+        backoff = Backoff(max_attempts, backoff_base_s, backoff_max_s, quota_backoff_s, jitter)
+        self._attempter = Attempter(apis, self._methods, self.outbound, limiter, backoff)
+        self._concurrency = concurrency
+        self._poll = poll_interval_s
+        self._clock = clock
+        self._inflight: set[int] = set()  # SQLite only: rows this process is sending right now
+        self._wake = asyncio.Event()
+
+    @property
+    def max_attempts(self) -> int:
+        return self._attempter.backoff.max_attempts
+
+    @max_attempts.setter
+    def max_attempts(self, value: int) -> None:
+        self._attempter.backoff.max_attempts = value
+
+    def wake(self) -> None:
+        """Look for work now (called after commits that enqueued rows; see bot/outbox_wake.py)."""
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Send until cancelled."""
+        unregister = register_sender(self._engine, self.wake)
+        try:
+            while True:
+                self._wake.clear()
+                limit = 100
+                try:
+                    done = await self.run_once(limit)
+                except Exception:
+                    log.exception("outbox pass failed")
+                    done = 0
+                if done < limit:
+                    try:
+                        await asyncio.wait_for(self._wake.wait(), self._poll)
+                    except TimeoutError:
+                        pass
+        finally:
+            unregister()
+
+    async def run_once(self, limit: int = 100) -> int:
+        """Attempt up to ``limit`` due rows; how many were handled (sent, decided, failed or deferred)."""
+        if not self._targets:
+            return 0
+        budget, done = limit, 0
+
+        async def worker(lane: bool | None) -> None:
+            nonlocal budget, done
+            while budget > 0:
+                budget -= 1
+                if not await self._process_next(lane):
+                    return
+                done += 1
+
+        # Rate-limited methods go through one sequential lane: a member's messages take their slots, and
+        # so leave, in the order they were enqueued. Everything else is sent ``concurrency`` at a time.
+        lanes: list[bool | None] = [None] * self._concurrency
+        if self._attempter.limiter is not None:
+            lanes = [False] * self._concurrency + [True]
+        results = await asyncio.gather(*(worker(lane) for lane in lanes), return_exceptions=True)
+        for result in results:
+            if isinstance(result, BaseException):
+                raise result
+        return done
+
+    def _due(self, limit: int, lane: bool | None = None) -> Select[tuple[OutboxMessage]]:
+        now = self._clock()
+        stmt = (
+            select(OutboxMessage)
+            .where(OutboxMessage.status == "pending", OutboxMessage.target.in_(self._targets),
+                   or_(OutboxMessage.next_attempt_at.is_(None), OutboxMessage.next_attempt_at <= now))
+            .order_by(OutboxMessage.id)
+            .limit(limit)
+        )
+        if lane is not None:
+            limited = OutboxMessage.method.in_(sorted(n for n, m in self._methods.items() if m.rate_limited_by))
+            stmt = stmt.where(limited if lane else ~limited)
+        return stmt
+
+    async def _process_next(self, lane: bool | None = None) -> bool:
+        if self._locking:
+            # The row lock is held while sending: a crashed sender's rows unlock at once, and no
+            # second process can pick a row up between our claim and our update.
+            async with self._sessions() as session, session.begin():
+                row = (await session.execute(self._due(1, lane).with_for_update(skip_locked=True))).scalar()
+                if row is None:
+                    return False
+                facts = await self._facts(session, row)
+                await self._apply(session, row, await self._attempter.attempt(row, facts, self._clock()))
+            return True
+        # SQLite has one writer and one pooled connection: never hold it across an HTTP call.
+        async with self._sessions() as session, session.begin():
+            rows = (await session.execute(self._due(self._concurrency + 2, lane))).scalars().all()
+            row = next((r for r in rows if r.id not in self._inflight), None)
+            if row is None:
+                return False
+            self._inflight.add(row.id)  # no await since the pick: no other worker can take it
+            try:
+                facts = await self._facts(session, row)
+            except BaseException:
+                self._inflight.discard(row.id)
+                raise
+        try:
+            outcome = await self._attempter.attempt(row, facts, self._clock())
+            async with self._sessions() as session, session.begin():
+                fresh = await session.get(OutboxMessage, row.id)
+                if fresh is not None:
+                    await self._apply(session, fresh, outcome)
+        finally:
+            self._inflight.discard(row.id)
+        return True
+
+    async def _facts(self, session: AsyncSession, row: OutboxMessage) -> LeadFacts | None:
+        # Read at send time, in the sending transaction: consent may have been revoked since the enqueue.
+        if row.lead_id is None or not needs_lead_facts(self._methods.get(row.method), row.payload):
+            return None
+        return await load_lead_facts(session, row.lead_id)
+
+    @staticmethod
+    async def _apply(session: AsyncSession, row: OutboxMessage, outcome: Outcome) -> None:
+        if outcome.counts:
+            row.attempts += 1
+        row.status = outcome.status
+        # SQL NULL, not JSON null, so "no response" reads the same on both backends.
+        row.response = outcome.response if outcome.response is not None else null()
+        row.last_error = outcome.last_error
+        row.next_attempt_at = outcome.next_attempt_at
+        if outcome.sent_at is not None:
+            row.sent_at = outcome.sent_at
+        if outcome.follow_up is not None:
+            # In the same transaction as the original's new status: the fallback exists iff it is recorded.
+            f = outcome.follow_up
+            await enqueue(session, target=f.target, method=f.method, payload=f.payload,
+                          idempotency_key=f.idempotency_key, sandbox=False, lead_id=row.lead_id)
