@@ -1,7 +1,7 @@
 """Synthetic but realistic scoring data, shared by bench/seed_scoring.py and bench/scoring.py.
 
 Profiles use the form codes (leads/form_fields.py), some fields missing; touchpoint kinds mix what the
-default rules score (bot/config_scoring.py) with what they do not, in roughly the proportions a WeChat
+default rules score (bot/config/scoring.py) with what they do not, in roughly the proportions a WeChat
 lead base produces (menu clicks and messages dominate); activity per lead is skewed (lognormal).
 Everything is derived from a seed, so two processes build the same leads and the same pools.
 """

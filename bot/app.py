@@ -9,9 +9,8 @@ from collections.abc import AsyncIterator
 
 import jieba
 from aiohttp import web
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from bot.capture.content import ContentLibrary, load_content_file, upsert_items
+from bot.capture.content import ContentLibrary, load_content_file
 from bot.capture.links import LinkSigner
 from bot.capture.routes import add_capture
 from bot.capture.tracked import add_tracked_routes
@@ -24,24 +23,30 @@ from bot.inbox.writer import InboxWriter
 from bot.ingress.events import OA, WECOM
 from bot.ingress.pipeline import CallbackPipeline
 from bot.ingress.routes import add_routes
+from bot.jobs.builtin import builtin_jobs
+from bot.jobs.registry import enabled_jobs
+from bot.jobs.scheduler import jobs_ctx
 from bot.keys import (
     CONFIG,
     CONVERSATION,
     ENGINE,
+    EVENTS,
     INBOX_WRITER,
+    JOBS,
+    OUTBOX_METHODS,
     OUTBOX_SENDER,
     PIPELINE,
     PROCESSOR,
     REDIS,
     ROUTER,
-    SCHEDULER,
     SCORING,
     SERVICES,
     SESSIONS,
 )
-from bot.outbox.methods import ApiClients
+from bot.outbox.methods import METHODS, ApiClients
 from bot.outbox.sender import OutboxSender
 from bot.web.middleware import error_middleware
+from leads.events import DomainEvents
 from leads.intents import IntentMatcher, build_tokenizer
 from leads.scoring import ScoreModel
 from sdr_console.api.capture import add_capture_api_routes
@@ -51,7 +56,9 @@ from sdr_console.api.scores import add_score_routes
 from storage.db import create_engine, is_sqlite, session_factory
 from storage.migrate import is_current, upgrade
 from storage.redis import create_redis
-from storage.repos.score_refresh import refresh_scores
+from storage.repos.content import upsert_content_items
+from storage.repos.events import EventTx
+from storage.repos.quadrant_actions import standard_events
 
 log = logging.getLogger(__name__)
 JIEBA_BASE = web.AppKey("jieba_base", jieba.Tokenizer)
@@ -90,10 +97,10 @@ async def conversation_ctx(app: web.Application) -> AsyncIterator[None]:
     consent_words = [*cfg.bot.unsubscribe_keywords, *cfg.bot.resubscribe_keywords, *cfg.bot.delete_keywords]
     keywords = [k for intent in cfg.intents for k in intent.keywords] + consent_words
     base = app.get(JIEBA_BASE)
-    tokenizer = await asyncio.get_running_loop().run_in_executor(None, build_tokenizer, keywords, base)
+    tokenizer = await asyncio.get_running_loop().run_in_executor(None, lambda: build_tokenizer(keywords, base=base))
     items = list(cfg.content) + (list(load_content_file(cfg.content_file)) if cfg.content_file else [])
     if items:
-        await upsert_items(app[ENGINE], items)
+        await upsert_content_items(app[ENGINE], items)
     library = ContentLibrary()
     await library.refresh(app[ENGINE])
     app[CONVERSATION] = Conversation(intents=IntentMatcher(cfg.intents, tokenizer, consent_words), content=library,
@@ -110,7 +117,7 @@ async def clients_ctx(app: web.Application) -> AsyncIterator[None]:
     oa_api = OfficialAccountAPI(cfg.wechat, app[REDIS], prefix) if live else None
     wecom_api = WeComAPI(cfg.wecom, app[REDIS], prefix) if live and cfg.wecom.enabled else None
     app[SERVICES] = Services(config=cfg, redis=app[REDIS], oa_api=oa_api, wecom_api=wecom_api,
-                             conversation=app[CONVERSATION], scoring=app[SCORING])
+                             conversation=app[CONVERSATION], scoring=app[SCORING], events=app[EVENTS])
     yield
     for api in (oa_api, wecom_api):
         if api is not None:
@@ -142,26 +149,20 @@ async def inbox_ctx(app: web.Application) -> AsyncIterator[None]:
                                gauge=gauge)
     writer = InboxWriter(app[ENGINE], max_batch=cfg.inbox.max_batch, flushers=cfg.inbox.flushers,
                          on_stored=processor.notify, gauge=gauge)
-    scheduler = AsyncIOScheduler()
-    scheduler.add_job(processor.sweep, "interval", seconds=cfg.inbox.sweep_interval_s, id="inbox-sweep",
-                      max_instances=1, coalesce=True)
-    if cfg.scoring.refresh_interval_s:
-        scheduler.add_job(refresh_scores, "interval", args=[app[SESSIONS], app[SCORING]],
-                          kwargs={"older_than_s": cfg.scoring.refresh_interval_s},
-                          seconds=cfg.scoring.refresh_interval_s, id="score-refresh", max_instances=1, coalesce=True)
-    # Content changed through another process's API reaches this one within half a minute.
-    scheduler.add_job(app[CONVERSATION].content.refresh, "interval", args=[app[ENGINE]], seconds=30,
-                      id="content-refresh", max_instances=1, coalesce=True)
     processor.start()
     writer.start()
-    await processor.sweep(grace_s=0)  # events a killed process answered but never handled
-    scheduler.start()
-    app[PROCESSOR], app[INBOX_WRITER], app[SCHEDULER] = processor, writer, scheduler
+    await processor.sweep(grace_s=0)  # events a killed process answered but never handled; then the inbox_sweep job
+    app[PROCESSOR], app[INBOX_WRITER] = processor, writer
     app[PIPELINE] = CallbackPipeline(app[ROUTER], app[SERVICES], writer)
     yield
-    scheduler.shutdown(wait=False)
     await writer.stop()
     await processor.stop()
+
+
+def domain_events(config: Config) -> DomainEvents[EventTx]:
+    """Who hears what scoring and stage changes report, in the reporter's transaction: today the quadrant
+    actions; routing and journeys subscribe here (``.subscribe(BecameMQL, ...)``), storage/ stays as it is."""
+    return standard_events(config.scoring.rules.actions)
 
 
 def create_app(config: Config, *, router: Router | None = None,
@@ -176,7 +177,11 @@ def create_app(config: Config, *, router: Router | None = None,
         app[JIEBA_BASE] = jieba_base
     app[ROUTER] = router or build_router()
     app[SCORING] = ScoreModel(config.scoring.rules)  # pure and immutable: built once, shared by every path
-    app.cleanup_ctx.extend([database_ctx, redis_ctx, conversation_ctx, clients_ctx, outbox_ctx, inbox_ctx])
+    app[OUTBOX_METHODS] = frozenset(METHODS)
+    app[EVENTS] = domain_events(config)
+    app[JOBS] = enabled_jobs(builtin_jobs(app), config.jobs.enabled)  # an unknown name in [jobs] fails here
+    # Cleaned up in reverse: the jobs stop (a running one finishes) before the inbox, Redis and the engine go.
+    app.cleanup_ctx.extend([database_ctx, redis_ctx, conversation_ctx, clients_ctx, outbox_ctx, inbox_ctx, jobs_ctx])
     add_routes(app, config)
     add_api_routes(app)
     add_outbox_routes(app)  # GET /api/outbox

@@ -60,11 +60,12 @@ def main(argv: list[str] | None = None) -> int:
         print("database is at the latest migration")
         return 0
     if args.command == "scores":
+        from bot.app import domain_events  # the same subscribers as the running app's
         from storage.cli import scores_recompute
 
-        return asyncio.run(scores_recompute(config.database, config.scoring.rules, dry_run=args.dry_run,
-                                            batch_size=args.batch_size, restart=args.restart,
-                                            workers=args.workers))
+        return asyncio.run(scores_recompute(config.database, config.scoring.rules, domain_events(config),
+                                            dry_run=args.dry_run, batch_size=args.batch_size,
+                                            restart=args.restart, workers=args.workers))
     if args.command == "wechat":
         from bot.errors import WeChatAPIError
         from bot.wechat.menu import push_menu

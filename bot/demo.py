@@ -6,13 +6,12 @@ import logging
 import time
 
 from aiohttp import web
-from sqlalchemy import func, select
 
 from bot.ingress.events import OA, WECOM, build_event
 from bot.ingress.security import parse_xml
 from bot.ingress.simulate import oa_event, oa_text, wecom_contact_event
 from bot.keys import CONFIG, PIPELINE, SESSIONS
-from storage.models import InboxEvent
+from storage.repos.inbox import count_inbox_events
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +36,7 @@ def demo_callbacks(corp_id: str, now: int) -> list[tuple[str, str]]:
 async def load_demo_on_startup(app: web.Application) -> None:
     cfg = app[CONFIG]
     async with app[SESSIONS]() as session:
-        if (await session.execute(select(func.count()).select_from(InboxEvent))).scalar_one():
+        if await count_inbox_events(session):
             log.info("demo: database already has events; not loading demo data")
             return
     count = 0

@@ -20,8 +20,12 @@ if TYPE_CHECKING:
     from bot.inbox.processor import InboxProcessor
     from bot.inbox.writer import InboxWriter
     from bot.ingress.pipeline import CallbackPipeline
+    from bot.jobs.registry import Job
+    from bot.jobs.scheduler import JobRunner
     from bot.outbox.sender import OutboxSender
+    from leads.events import DomainEvents
     from leads.scoring import ScoreModel
+    from storage.repos.events import EventTx
 
 CONFIG: web.AppKey[Config] = web.AppKey("config")
 ENGINE: web.AppKey[AsyncEngine] = web.AppKey("engine")
@@ -32,7 +36,13 @@ SERVICES: web.AppKey[Services] = web.AppKey("services")
 INBOX_WRITER: web.AppKey[InboxWriter] = web.AppKey("inbox_writer")
 PROCESSOR: web.AppKey[InboxProcessor] = web.AppKey("processor")
 PIPELINE: web.AppKey[CallbackPipeline] = web.AppKey("pipeline")
-SCHEDULER: web.AppKey[AsyncIOScheduler] = web.AppKey("scheduler")
+SCHEDULER: web.AppKey[AsyncIOScheduler] = web.AppKey("scheduler")  # JOB_RUNNER's: the enabled jobs, by name
+JOBS: web.AppKey[tuple[Job, ...]] = web.AppKey("jobs")  # registered and enabled ([jobs] enabled)
+JOB_RUNNER: web.AppKey[JobRunner] = web.AppKey("job_runner")
+# Who hears what scoring and stage changes report (leads/events.py); built once in create_app.
+EVENTS: web.AppKey[DomainEvents[EventTx]] = web.AppKey("events")
 OUTBOX_SENDER: web.AppKey[OutboxSender] = web.AppKey("outbox_sender")
 CONVERSATION: web.AppKey[Conversation] = web.AppKey("conversation")
 SCORING: web.AppKey[ScoreModel] = web.AppKey("scoring")
+# The outbox method names this app can send (the console filters by them without importing the sender).
+OUTBOX_METHODS: web.AppKey[frozenset[str]] = web.AppKey("outbox_methods")

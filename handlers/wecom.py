@@ -41,7 +41,7 @@ async def contact_added(ctx: HandlerContext) -> None:
 async def _enqueue_welcome(ctx: HandlerContext, lead: Lead, code: str, state: str | None) -> None:
     """The welcome for the "contact me" State, in this event's transaction: it exists iff the event is done.
 
-    The outbox wakes its sender right after this transaction commits (bot/outbox_wake.py). The deadline
+    The outbox wakes its sender right after this transaction commits (storage/outbox_wake.py). The deadline
     runs from the add event, not from our processing: a backlog must not make us send a dead code.
     Keyed by the inbox row, so a reprocessed event or a redelivered callback never sends twice.
     """

@@ -1,5 +1,5 @@
 """Scoring rules as data: what earns ability (fit) and motivation (behaviour) points, how points fade,
-and what each quadrant does. Built from the ``[scoring]`` config section (bot/config_scoring.py). Pure.
+and what each quadrant does. Built from the ``[scoring]`` config section (bot/config/scoring.py). Pure.
 """
 
 from __future__ import annotations

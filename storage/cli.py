@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import sys
 
+from leads.events import DomainEvents
 from leads.scoring_rules import ScoringRules
 from storage.db import create_engine
+from storage.repos.events import EventTx
 from storage.settings import DatabaseConfig
 
 
@@ -19,8 +21,8 @@ async def db_upgrade(database: DatabaseConfig) -> None:
         await engine.dispose()
 
 
-async def scores_recompute(database: DatabaseConfig, rules: ScoringRules, *, dry_run: bool, batch_size: int,
-                           restart: bool, workers: int) -> int:
+async def scores_recompute(database: DatabaseConfig, rules: ScoringRules, events: DomainEvents[EventTx], *,
+                           dry_run: bool, batch_size: int, restart: bool, workers: int) -> int:
     """``leadrelay scores recompute``: prints a plain summary; 0 on success."""
     from leads.scoring import ScoreModel
     from storage.models import utcnow
@@ -31,7 +33,7 @@ async def scores_recompute(database: DatabaseConfig, rules: ScoringRules, *, dry
         return 2
     engine = create_engine(database)
     try:
-        report = await recompute(engine, ScoreModel(rules), now=utcnow(), dry_run=dry_run,
+        report = await recompute(engine, ScoreModel(rules), now=utcnow(), dry_run=dry_run, events=events,
                                  batch_size=batch_size, restart=restart, workers=workers)
     except RunTakenOver as exc:
         print(f"leadrelay: {exc}", file=sys.stderr)

@@ -1,3 +1,3 @@
-"""The shared fixtures live in tests/support/fixtures.py; this registers them for every test folder."""
+"""The shared fixtures live in tests/support/; this registers them for every test folder."""
 
-pytest_plugins = ["tests.support.fixtures"]
+pytest_plugins = ["tests.support.fixtures", "tests.support.app"]

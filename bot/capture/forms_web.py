@@ -18,7 +18,7 @@ from bot.capture.form_tokens import COOKIE_NAME, FormSession, check_csrf, csrf_f
 from bot.capture.submit import Submission, known_for, record_submission
 from bot.config.capture import FormDef
 from bot.config.core import Config
-from bot.keys import CONFIG, REDIS, SCORING, SESSIONS
+from bot.keys import CONFIG, EVENTS, REDIS, SCORING, SESSIONS
 from leads.form_fields import FIELD_SPECS
 from leads.forms import MAX_SOURCE_CODE_LEN, clean_param, fields_to_ask, utm_params, validate_submission
 from leads.identity import OA_OPENID, UNIONID, IdentityKey
@@ -109,7 +109,8 @@ async def submit_form(request: web.Request) -> web.StreamResponse:
     submission = Submission(form=form, data=data, own=own, via="h5", utm=utm_params(query),
                             source_code=clean_param(query.get("src"), MAX_SOURCE_CODE_LEN) or None)
     try:
-        await record_submission(request.app[SESSIONS], config, request.app[SCORING], submission, datetime.now(UTC))
+        await record_submission(request.app[SESSIONS], config, request.app[SCORING], request.app[EVENTS], submission,
+                                datetime.now(UTC))
     except Exception:
         await request.app[REDIS].delete(spent)  # nothing was stored: the visitor may submit again
         raise

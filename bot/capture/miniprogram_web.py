@@ -2,7 +2,7 @@
 
 Login turns a ``wx.login`` code into an opaque LeadRelay session token; the ``session_key`` and the
 OpenID stay in the database. Forms are validated and stored by the same code as the H5 pages. Every
-error is JSON ``{"code": "<machine code>", "message": "<Chinese>"}``.
+error is the one JSON shape of bot/web/errors.py (``code`` and ``message`` in Chinese).
 """
 
 from __future__ import annotations
@@ -10,18 +10,16 @@ from __future__ import annotations
 import hashlib
 import secrets
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
-from sqlalchemy import delete, select
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.capture.common import CAPTURE, find_form
 from bot.capture.submit import Submission, known_for, record_submission
 from bot.config.capture import FormDef
 from bot.errors import WeChatAPIError
-from bot.keys import CONFIG, REDIS, SCORING, SESSIONS
-from bot.web.errors import ApiError, json_errors, json_response
+from bot.keys import CONFIG, EVENTS, REDIS, SCORING, SESSIONS
+from bot.web.errors import ApiError, json_response
 from bot.wechat.clients import WeChatTransportError
 from bot.wechat.miniprogram import MiniProgramAPI
 from bot.wechat.oauth import claim_code
@@ -31,7 +29,11 @@ from leads.forms import MAX_SOURCE_CODE_LEN, clean_param, fields_to_ask, utm_par
 from leads.identity import MP_OPENID, UNIONID, IdentityKey
 from storage.models import MiniProgramSession
 from storage.repos.leads import LeadRepository
+from storage.repos.mp_sessions import find_mp_session, open_mp_session
 from storage.tx import in_transaction
+
+if TYPE_CHECKING:  # the transaction in_transaction opens, passed through to the repositories
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 MAX_CODE_LEN = 256
 _UPSTREAM = (WeChatTransportError, TokenUnavailable, OSError)
@@ -68,7 +70,6 @@ def _wechat_error(exc: WeChatAPIError, what: str) -> ApiError:
     return ApiError(502, "wechat_error", "微信服务暂时不可用，请稍后重试")
 
 
-@json_errors
 async def login(request: web.Request) -> web.Response:
     mp = _mp(request)
     config = request.app[CONFIG]
@@ -91,12 +92,10 @@ async def login(request: web.Request) -> web.Response:
         own.append(IdentityKey(UNIONID, "", result.unionid))
 
     async def store(session: AsyncSession) -> None:
-        lead = await LeadRepository(session, request.app[SCORING], lambda: now).resolve(own, now=now, inbox_id=None)
-        await session.execute(delete(MiniProgramSession).where(
-            MiniProgramSession.lead_id == lead.id, MiniProgramSession.expires_at <= now))
-        session.add(MiniProgramSession(token_hash=_hash(token), lead_id=lead.id, openid=result.openid,
-                                       session_key=result.session_key, created_at=now,
-                                       expires_at=now + timedelta(seconds=ttl)))
+        repo = LeadRepository(session, request.app[SCORING], lambda: now, events=request.app[EVENTS])
+        lead = await repo.resolve(own, now=now, inbox_id=None)
+        await open_mp_session(session, token_hash=_hash(token), lead_id=lead.id, openid=result.openid,
+                              session_key=result.session_key, now=now, expires_at=now + timedelta(seconds=ttl))
 
     await in_transaction(request.app[SESSIONS], store)
     return json_response({"token": token, "expires_in": ttl})
@@ -107,8 +106,7 @@ async def _session(request: web.Request) -> MiniProgramSession:
     if scheme.lower() != "bearer" or not token.strip():
         raise ApiError(401, "unauthorized", "请先登录")
     async with request.app[SESSIONS]() as session:
-        row = await session.scalar(select(MiniProgramSession).where(
-            MiniProgramSession.token_hash == _hash(token.strip())))
+        row = await find_mp_session(session, _hash(token.strip()))
     if row is None:
         raise ApiError(401, "invalid_token", "登录凭证无效，请重新登录")
     if row.expires_at <= datetime.now(UTC):
@@ -123,7 +121,6 @@ def _form(request: web.Request) -> FormDef:
     return form
 
 
-@json_errors
 async def describe_form(request: web.Request) -> web.Response:
     """The fields still to ask this visitor (progressive profiling), for the mini-program to render."""
     mp = _mp(request)
@@ -139,7 +136,6 @@ async def describe_form(request: web.Request) -> web.Response:
         "privacy_text": request.app[CONFIG].capture.bot.privacy_text, "fields": fields})
 
 
-@json_errors
 async def submit(request: web.Request) -> web.Response:
     mp = _mp(request)
     config = request.app[CONFIG]
@@ -167,7 +163,7 @@ async def submit(request: web.Request) -> web.Response:
             raise _wechat_error(exc, "手机号授权码") from exc
         except _UPSTREAM as exc:
             raise ApiError(502, "wechat_unavailable", "微信服务暂时不可用，请稍后重试") from exc
-    await record_submission(request.app[SESSIONS], config, request.app[SCORING], Submission(
+    await record_submission(request.app[SESSIONS], config, request.app[SCORING], request.app[EVENTS], Submission(
         form=form, data=data, own=own, via="miniprogram", utm=utm_params(body), verified_phone=verified_phone,
         source_code=clean_param(body.get("src"), MAX_SOURCE_CODE_LEN) or None), datetime.now(UTC))
     return json_response({"code": "ok", "message": form.success_message})

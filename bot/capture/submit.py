@@ -9,20 +9,22 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, TypeVar
-
-from sqlalchemy import select, tuple_, update
-from sqlalchemy.ext.asyncio import async_sessionmaker
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from bot.config.capture import FormDef
 from bot.config.core import Config
+from leads.events import DomainEvents
 from leads.forms import Validated, consent_record, known_fields
 from leads.identity import EMAIL, PHONE, IdentityKey
 from leads.scoring import ScoreModel
 from leads.sources import Source, resolve_source
-from storage.models import Identity, Lead
+from storage.repos.events import EventTx
+from storage.repos.identities import knowledge_of, mark_phone_verified
 from storage.repos.leads import LeadRepository
 from storage.tx import in_transaction
+
+if TYPE_CHECKING:  # the app's session factory (storage.db.session_factory), handed to storage
+    from sqlalchemy.ext.asyncio import async_sessionmaker
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,14 +43,8 @@ async def known_for(sessions: async_sessionmaker, own: list[IdentityKey]) -> set
     if not own:
         return set()
     async with sessions() as session:
-        lead_id = (await session.execute(
-            select(Identity.lead_id).where(tuple_(Identity.kind, Identity.app, Identity.value).in_(
-                [i.ref for i in own])).order_by(Identity.lead_id).limit(1))).scalar()
-        if lead_id is None:
-            return set()
-        lead = await session.get_one(Lead, lead_id)
-        kinds = (await session.execute(select(Identity.kind).where(Identity.lead_id == lead_id))).scalars()
-        return known_fields(lead.profile or {}, kinds)
+        known = await knowledge_of(session, own)
+    return set() if known is None else known_fields(known.profile, known.identity_kinds)
 
 
 def _observed(sub: Submission) -> list[IdentityKey]:
@@ -66,23 +62,20 @@ def _observed(sub: Submission) -> list[IdentityKey]:
 T = TypeVar("T")
 
 
-async def record_submission(sessions: async_sessionmaker, config: Config, scoring: ScoreModel, sub: Submission,
-                            now: datetime) -> int:
-    """Store the submission (and score it); returns the lead's id."""
-    return await in_transaction(sessions, lambda session: _store(LeadRepository(session, scoring, lambda: now),
-                                                                 config, sub, now))
+async def record_submission(sessions: async_sessionmaker, config: Config, scoring: ScoreModel,
+                            events: DomainEvents[EventTx], sub: Submission, now: datetime) -> int:
+    """Store the submission (and score it, publishing what that changes to ``events``); returns the lead's id."""
+    return await in_transaction(sessions, lambda session: _store(
+        LeadRepository(session, scoring, lambda: now, events=events), config, sub, now))
 
 
 async def _store(repo: LeadRepository, config: Config, sub: Submission, now: datetime) -> int:
     form = sub.form
-    session = repo.session
     lead = await repo.resolve(_observed(sub), now=now, inbox_id=None,
                               display_name=sub.data.values.get("name"))
     if sub.verified_phone:
         # A number typed in a form earlier is now confirmed by WeChat: same identity, now verified.
-        await session.execute(update(Identity).where(
-            Identity.lead_id == lead.id, Identity.kind == PHONE, Identity.app == "",
-            Identity.value == sub.verified_phone).values(verified=True))
+        await mark_phone_verified(repo.session, lead.id, sub.verified_phone)
     privacy = config.capture.bot.privacy_text
     await repo.merge_profile(lead, {**sub.data.profile, "consent": consent_record(privacy, now, form.id, sub.via)})
     await repo.set_consent(lead, "granted", now)

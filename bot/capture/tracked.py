@@ -4,17 +4,21 @@ touchpoint whose kind is the score event, then send them on to the content."""
 from __future__ import annotations
 
 import logging
+from typing import TYPE_CHECKING
 
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.capture.links import BadLink
-from bot.keys import CONFIG, CONVERSATION, SCORING, SESSIONS
+from bot.keys import CONFIG, CONVERSATION, EVENTS, SCORING, SESSIONS
 from leads.identity import IdentityKey
 from leads.sources import Source, resolve_source
-from storage.models import Lead, utcnow
+from storage.models import utcnow
+from storage.repos.lead_views import find_lead
 from storage.repos.leads import LeadRepository
 from storage.tx import in_transaction
+
+if TYPE_CHECKING:  # the transaction in_transaction opens, passed through to the repositories
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 log = logging.getLogger(__name__)
 # Whitepapers are downloads (scored higher, key ones higher still); everything else is a view.
@@ -36,9 +40,9 @@ async def open_tracked_link(request: web.Request) -> web.StreamResponse:
     now = utcnow()
 
     async def record(session: AsyncSession) -> None:
-        repo = LeadRepository(session, request.app[SCORING], lambda: now)
+        repo = LeadRepository(session, request.app[SCORING], lambda: now, events=request.app[EVENTS])
         if target.recipient_kind == "lead":
-            lead = await session.get(Lead, int(target.recipient)) if target.recipient.isdigit() else None
+            lead = await find_lead(session, int(target.recipient)) if target.recipient.isdigit() else None
             if lead is None:
                 raise web.HTTPNotFound(text=_NOT_FOUND)
         else:

@@ -1,5 +1,5 @@
 """Configuration of the conversation and capture features: the bot's words, intents, welcome messages,
-content library, OA menu, forms and the mini-program. Validated with the same rules as bot/config.py."""
+content library, OA menu, forms and the mini-program. Validated with the same rules as bot/config/core.py."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from bot.config.outbound import OutboundConfig, validate_outbound
+from bot.config.validate import build_section, check, str_map, string, table, tables, unique
 from bot.errors import ConfigError
 
 CONTENT_KINDS = ("article", "whitepaper", "video", "livestream", "case_study")
@@ -88,17 +90,6 @@ class MiniProgramConfig:
 
 
 @dataclass(frozen=True, slots=True)
-class OutboundConfig:
-    """Platform limits on what we send, and the fallbacks when a channel is closed."""
-
-    customer_service_window_h: int = 48  # OA customer-service messages only this long after the user's last action
-    fallback_template_id: str = ""  # template message sent instead when the window has closed ("" = none)
-    fallback_template_url: str = ""
-    wecom_member_per_minute: int = 30  # WeCom app messages to one employee; the excess is silently dropped
-    wecom_member_per_hour: int = 1000
-
-
-@dataclass(frozen=True, slots=True)
 class CaptureConfig:
     bot: BotConfig = field(default_factory=BotConfig)
     intents: tuple[Intent, ...] = ()
@@ -118,23 +109,21 @@ CAPTURE_SECTIONS = ("bot", "intents", "welcome", "content", "menu", "forms", "mi
 
 
 def build_capture(raw: dict[str, Any]) -> CaptureConfig:
-    from bot.config.core import build_section
-
     content_table = raw.get("content", {})
-    _table("content", content_table)
+    table("content", content_table)
     unknown = set(content_table) - {"file", "items"}
     if unknown:
         raise ConfigError(f"content.{sorted(unknown)[0]}", "unknown key")
-    items = _list("content.items", content_table.get("items", []))
+    items = tables("content.items", content_table.get("items", []))
     content = tuple(_content_item(i, entry) for i, entry in enumerate(items))
     return CaptureConfig(
         bot=build_section("bot", BotConfig, raw.get("bot", {})),
-        intents=tuple(_intent(i, entry) for i, entry in enumerate(_list("intents", raw.get("intents", [])))),
+        intents=tuple(_intent(i, entry) for i, entry in enumerate(tables("intents", raw.get("intents", [])))),
         welcome=_welcome(raw.get("welcome", {})),
         content=content,
-        content_file=_str("content.file", content_table.get("file", "")),
+        content_file=string("content.file", content_table.get("file", "")),
         menu=_menu(raw.get("menu", {})),
-        forms=tuple(_form(i, entry) for i, entry in enumerate(_list("forms", raw.get("forms", [])))),
+        forms=tuple(_form(i, entry) for i, entry in enumerate(tables("forms", raw.get("forms", [])))),
         mini_program=build_section("mini_program", MiniProgramConfig, raw.get("mini_program", {})),
         outbound=build_section("outbound", OutboundConfig, raw.get("outbound", {})),
     )
@@ -142,145 +131,102 @@ def build_capture(raw: dict[str, Any]) -> CaptureConfig:
 
 def validate_capture(c: CaptureConfig) -> None:
     ids = [item.id for item in c.content]
-    _unique("content.items", ids)
+    unique("content.items", ids)
     known = set(ids)
-    _unique("intents", [i.name for i in c.intents])
+    unique("intents", [i.name for i in c.intents])
     for intent in c.intents:
         for content_id in intent.content:
-            _check(content_id in known or bool(c.content_file), f"intents.{intent.name}.content",
+            check(content_id in known or bool(c.content_file), f"intents.{intent.name}.content",
                    f"unknown content id {content_id!r}")
-    _unique("forms", [f.id for f in c.forms])
-    o = c.outbound
-    _check(1 <= o.customer_service_window_h <= 48, "outbound.customer_service_window_h", "must be 1 to 48")
-    _check(o.wecom_member_per_minute >= 1, "outbound.wecom_member_per_minute", "must be at least 1")
-    _check(o.wecom_member_per_hour >= o.wecom_member_per_minute, "outbound.wecom_member_per_hour",
-           "must be at least wecom_member_per_minute")
+    unique("forms", [f.id for f in c.forms])
+    validate_outbound(c.outbound)
 
 
 def parse_content_items(raw: Any, origin: str) -> tuple[ContentItem, ...]:
     """Items of a content file (``[[items]]``) or an API payload, validated like the config's."""
-    _table(origin, raw)
+    table(origin, raw)
     return tuple(_content_item(i, entry, origin=f"{origin}.items") for i, entry in
-                 enumerate(_list(f"{origin}.items", raw.get("items", []))))
+                 enumerate(tables(f"{origin}.items", raw.get("items", []))))
 
 
 def _intent(index: int, entry: Any) -> Intent:
-    from bot.config.core import build_section
-
     key = f"intents[{index}]"
-    _table(key, entry)
+    table(key, entry)
     intent = build_section(key, Intent, entry)
-    _check(bool(_ID.match(intent.name)), f"{key}.name", "must be a lowercase identifier")
-    _check(bool(intent.keywords) and all(k.strip() for k in intent.keywords), f"{key}.keywords",
+    check(bool(_ID.match(intent.name)), f"{key}.name", "must be a lowercase identifier")
+    check(bool(intent.keywords) and all(k.strip() for k in intent.keywords), f"{key}.keywords",
            "must list at least one non-empty keyword")
-    _check(bool(intent.reply or intent.content), f"{key}.reply", "an intent needs a reply or content")
+    check(bool(intent.reply or intent.content), f"{key}.reply", "an intent needs a reply or content")
     return intent
 
 
 def _content_item(index: int, entry: Any, origin: str = "content.items") -> ContentItem:
-    from bot.config.core import build_section
-
     key = f"{origin}[{index}]"
-    _table(key, entry)
+    table(key, entry)
     item = build_section(key, ContentItem, entry)
-    _check(bool(_ID.match(item.id)), f"{key}.id", "must be a lowercase identifier (a-z, 0-9, - and _)")
-    _check(item.kind in CONTENT_KINDS, f"{key}.kind", f"must be one of {', '.join(CONTENT_KINDS)}")
-    _check(item.stage in BUYING_STAGES, f"{key}.stage", f"must be one of {', '.join(BUYING_STAGES)}")
-    _check(item.url.startswith(("https://", "http://")), f"{key}.url", "must be an http(s) URL")
-    _check(bool(item.title.strip()), f"{key}.title", "must not be empty")
+    check(bool(_ID.match(item.id)), f"{key}.id", "must be a lowercase identifier (a-z, 0-9, - and _)")
+    check(item.kind in CONTENT_KINDS, f"{key}.kind", f"must be one of {', '.join(CONTENT_KINDS)}")
+    check(item.stage in BUYING_STAGES, f"{key}.stage", f"must be one of {', '.join(BUYING_STAGES)}")
+    check(item.url.startswith(("https://", "http://")), f"{key}.url", "must be an http(s) URL")
+    check(bool(item.title.strip()), f"{key}.title", "must not be empty")
     return item
 
 
 def _form(index: int, entry: Any) -> FormDef:
-    from bot.config.core import build_section
-
     key = f"forms[{index}]"
-    _table(key, entry)
+    table(key, entry)
     form = build_section(key, FormDef, entry)
-    _check(bool(_ID.match(form.id)), f"{key}.id", "must be a lowercase identifier")
-    _check(bool(form.fields), f"{key}.fields", "must list at least one field")
+    check(bool(_ID.match(form.id)), f"{key}.id", "must be a lowercase identifier")
+    check(bool(form.fields), f"{key}.fields", "must list at least one field")
     for name in form.fields:
-        _check(name in FORM_FIELDS, f"{key}.fields", f"unknown field {name!r}; known: {', '.join(FORM_FIELDS)}")
+        check(name in FORM_FIELDS, f"{key}.fields", f"unknown field {name!r}; known: {', '.join(FORM_FIELDS)}")
     for name in form.required:
-        _check(name in form.fields, f"{key}.required", f"{name!r} is not one of the form's fields")
-    _check("phone" in form.fields or "email" in form.fields, f"{key}.fields",
+        check(name in form.fields, f"{key}.required", f"{name!r} is not one of the form's fields")
+    check("phone" in form.fields or "email" in form.fields, f"{key}.fields",
            "a lead-capture form needs phone or email")
     return form
 
 
-def _welcome(table: Any) -> WelcomeConfig:
-    _table("welcome", table)
-    unknown = set(table) - {"oa_default", "oa_by_channel", "wecom_default", "wecom_by_state"}
+def _welcome(raw: Any) -> WelcomeConfig:
+    table("welcome", raw)
+    unknown = set(raw) - {"oa_default", "oa_by_channel", "wecom_default", "wecom_by_state"}
     if unknown:
         raise ConfigError(f"welcome.{sorted(unknown)[0]}", "unknown key")
     defaults = WelcomeConfig()
     return WelcomeConfig(
-        oa_default=_str("welcome.oa_default", table.get("oa_default", defaults.oa_default)),
-        oa_by_channel=_str_map("welcome.oa_by_channel", table.get("oa_by_channel", {})),
-        wecom_default=_str("welcome.wecom_default", table.get("wecom_default", defaults.wecom_default)),
-        wecom_by_state=_str_map("welcome.wecom_by_state", table.get("wecom_by_state", {})),
+        oa_default=string("welcome.oa_default", raw.get("oa_default", defaults.oa_default)),
+        oa_by_channel=str_map("welcome.oa_by_channel", raw.get("oa_by_channel", {})),
+        wecom_default=string("welcome.wecom_default", raw.get("wecom_default", defaults.wecom_default)),
+        wecom_by_state=str_map("welcome.wecom_by_state", raw.get("wecom_by_state", {})),
     )
 
 
-def _menu(table: Any) -> tuple[dict[str, Any], ...]:
-    _table("menu", table)
-    unknown = set(table) - {"buttons"}
+def _menu(raw: Any) -> tuple[dict[str, Any], ...]:
+    table("menu", raw)
+    unknown = set(raw) - {"buttons"}
     if unknown:
         raise ConfigError(f"menu.{sorted(unknown)[0]}", "unknown key")
-    buttons = _list("menu.buttons", table.get("buttons", []))
-    _check(len(buttons) <= 3, "menu.buttons", "WeChat allows at most 3 top-level buttons")
+    buttons = tables("menu.buttons", raw.get("buttons", []))
+    check(len(buttons) <= 3, "menu.buttons", "WeChat allows at most 3 top-level buttons")
     for i, button in enumerate(buttons):
         _button(f"menu.buttons[{i}]", button, top=True)
     return tuple(buttons)
 
 
 def _button(key: str, button: Any, *, top: bool) -> None:
-    _table(key, button)
-    _check(isinstance(button.get("name"), str) and bool(button["name"]), f"{key}.name", "must not be empty")
+    table(key, button)
+    check(isinstance(button.get("name"), str) and bool(button["name"]), f"{key}.name", "must not be empty")
     subs = button.get("sub_button")
     if subs is not None:
-        _check(top, f"{key}.sub_button", "only top-level buttons have sub buttons")
-        subs = _list(f"{key}.sub_button", subs)
-        _check(1 <= len(subs) <= 5, f"{key}.sub_button", "must have 1 to 5 buttons")
+        check(top, f"{key}.sub_button", "only top-level buttons have sub buttons")
+        subs = tables(f"{key}.sub_button", subs)
+        check(1 <= len(subs) <= 5, f"{key}.sub_button", "must have 1 to 5 buttons")
         for j, sub in enumerate(subs):
             _button(f"{key}.sub_button[{j}]", sub, top=False)
         return
     kind = button.get("type")
-    _check(kind in ("click", "view", "miniprogram"), f"{key}.type", "must be click, view or miniprogram")
+    check(kind in ("click", "view", "miniprogram"), f"{key}.type", "must be click, view or miniprogram")
     if kind == "click":
-        _check(isinstance(button.get("key"), str) and bool(button["key"]), f"{key}.key", "a click button needs a key")
+        check(isinstance(button.get("key"), str) and bool(button["key"]), f"{key}.key", "a click button needs a key")
     else:
-        _check(isinstance(button.get("url"), str) and bool(button["url"]), f"{key}.url", "needs a url")
-
-
-def _check(condition: bool, key: str, message: str) -> None:
-    if not condition:
-        raise ConfigError(key, message)
-
-
-def _table(key: str, value: Any) -> None:
-    _check(isinstance(value, dict), key, "must be a table")
-
-
-def _list(key: str, value: Any) -> list[Any]:
-    _check(isinstance(value, list), key, "must be an array of tables")
-    return value
-
-
-def _str(key: str, value: Any) -> str:
-    _check(isinstance(value, str), key, "must be a string")
-    return value
-
-
-def _str_map(key: str, value: Any) -> dict[str, str]:
-    _table(key, value)
-    for name, text in value.items():
-        _check(isinstance(text, str) and bool(text), f"{key}.{name}", "must be a non-empty string")
-    return dict(value)
-
-
-def _unique(key: str, values: list[str]) -> None:
-    seen: set[str] = set()
-    for value in values:
-        _check(value not in seen, key, f"duplicate id {value!r}")
-        seen.add(value)
+        check(isinstance(button.get("url"), str) and bool(button["url"]), f"{key}.url", "needs a url")

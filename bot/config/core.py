@@ -10,13 +10,14 @@ import binascii
 import hashlib
 import tomllib
 from collections.abc import Mapping
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 from bot.config.capture import CAPTURE_SECTIONS, CaptureConfig, build_capture, validate_capture
 from bot.config.scoring import ScoringConfig, build_scoring, default_scoring
+from bot.config.validate import build_section, check
 from bot.errors import ConfigError
 from storage.settings import DatabaseConfig, RedisConfig
 
@@ -85,6 +86,15 @@ class ApiConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class JobsConfig:
+    """Periodic work (bot/jobs): which jobs this process schedules, and the cluster-wide jobs' leader lock."""
+
+    enabled: tuple[str, ...] | None = None  # job names; None (the key left out): every job
+    leader_ttl_s: float = 30.0  # the lock a dead leader holds expires after this; renewed every third of it
+    shutdown_wait_s: float = 30.0  # on shutdown, how long a running job may take to finish before it is cancelled
+
+
+@dataclass(frozen=True, slots=True)
 class ChannelSource:
     channel: str
     scene: str
@@ -100,6 +110,7 @@ class Config:
     callback: CallbackConfig = field(default_factory=CallbackConfig)
     inbox: InboxConfig = field(default_factory=InboxConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
+    jobs: JobsConfig = field(default_factory=JobsConfig)
     channels: Mapping[str, ChannelSource] = field(default_factory=dict)
     capture: CaptureConfig = field(default_factory=CaptureConfig)
     scoring: ScoringConfig = field(default_factory=default_scoring)
@@ -120,6 +131,7 @@ _SECTIONS: dict[str, type] = {
     "callback": CallbackConfig,
     "inbox": InboxConfig,
     "api": ApiConfig,
+    "jobs": JobsConfig,
 }
 
 
@@ -173,48 +185,6 @@ def build_config(raw: Mapping[str, Any]) -> Config:
     return config
 
 
-def build_section(name: str, cls: type, table: Any) -> Any:
-    if not isinstance(table, dict):
-        raise ConfigError(name, "must be a table")
-    known = {f.name: f for f in fields(cls)}
-    for key in table:
-        if key not in known:
-            raise ConfigError(f"{name}.{key}", "unknown key")
-    values: dict[str, Any] = {}
-    for key, spec in known.items():
-        if key not in table:
-            if spec.default is MISSING and spec.default_factory is MISSING:
-                raise ConfigError(f"{name}.{key}", "is required")
-            continue
-        values[key] = _coerce(f"{name}.{key}", spec.type, table[key])
-    return cls(**values)
-
-
-def _coerce(key: str, type_name: Any, value: Any) -> Any:
-    expected = str(type_name)
-    if expected == "bool":
-        if not isinstance(value, bool):
-            raise ConfigError(key, f"must be true or false, got {value!r}")
-        return value
-    if expected == "int":
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(key, f"must be an integer, got {value!r}")
-        return value
-    if expected == "float":
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise ConfigError(key, f"must be a number, got {value!r}")
-        return float(value)
-    if expected == "str":
-        if not isinstance(value, str):
-            raise ConfigError(key, f"must be a string, got {value!r}")
-        return value
-    if expected.startswith("tuple[str"):
-        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-            raise ConfigError(key, "must be a list of strings")
-        return tuple(value)
-    raise ConfigError(key, f"unsupported type {expected}")  # pragma: no cover - schema bug
-
-
 def _build_channels(table: Any) -> dict[str, ChannelSource]:
     if not isinstance(table, dict):
         raise ConfigError("channels", "must be a table of code = {channel, scene}")
@@ -229,62 +199,63 @@ def _build_channels(table: Any) -> dict[str, ChannelSource]:
     return out
 
 
-def _check(condition: bool, key: str, message: str) -> None:
-    if not condition:
-        raise ConfigError(key, message)
-
-
 def _check_url(key: str, value: str, schemes: tuple[str, ...]) -> None:
     parsed = urlparse(value)
-    _check(parsed.scheme in schemes, key, f"must be a URL with scheme {' or '.join(schemes)}, got {value!r}")
+    check(parsed.scheme in schemes, key, f"must be a URL with scheme {' or '.join(schemes)}, got {value!r}")
 
 
 def _check_aes_key(key: str, value: str) -> None:
     if not value:
         return
-    _check(len(value) == 43, key, "must be the 43-character EncodingAESKey (or empty for plaintext mode)")
+    check(len(value) == 43, key, "must be the 43-character EncodingAESKey (or empty for plaintext mode)")
     try:
         decoded = base64.b64decode(value + "=", validate=True)
     except binascii.Error as exc:
         raise ConfigError(key, "is not valid base64") from exc
-    _check(len(decoded) == 32, key, "must decode to 32 bytes")
+    check(len(decoded) == 32, key, "must decode to 32 bytes")
 
 
 def _validate(c: Config) -> None:
-    _check(1 <= c.server.port <= 65535, "server.port", "must be between 1 and 65535")
+    check(1 <= c.server.port <= 65535, "server.port", "must be between 1 and 65535")
     _check_url("server.public_url", c.server.public_url, ("http", "https"))
-    _check(c.server.max_body_bytes > 0, "server.max_body_bytes", "must be positive")
-    _check(
+    check(c.server.max_body_bytes > 0, "server.max_body_bytes", "must be positive")
+    check(
         c.database.url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")),
         "database.url",
         "must start with sqlite+aiosqlite:// or postgresql+asyncpg://",
     )
-    _check(c.database.pool_size >= 1, "database.pool_size", "must be at least 1")
+    check(c.database.pool_size >= 1, "database.pool_size", "must be at least 1")
     _check_url("redis.url", c.redis.url, ("memory", "redis", "rediss", "unix"))
-    _check(bool(c.wechat.app_id), "wechat.app_id", "must not be empty")
-    _check(bool(c.wechat.token), "wechat.token", "must not be empty")
-    _check(c.wechat.mode in ("sandbox", "live"), "wechat.mode", "must be \"sandbox\" or \"live\"")
-    _check(c.wechat.mode == "sandbox" or bool(c.wechat.app_secret), "wechat.app_secret",
+    check(bool(c.wechat.app_id), "wechat.app_id", "must not be empty")
+    check(bool(c.wechat.token), "wechat.token", "must not be empty")
+    check(c.wechat.mode in ("sandbox", "live"), "wechat.mode", "must be \"sandbox\" or \"live\"")
+    check(c.wechat.mode == "sandbox" or bool(c.wechat.app_secret), "wechat.app_secret",
            "is required in live mode")
     _check_url("wechat.api_base_url", c.wechat.api_base_url, ("http", "https"))
     _check_aes_key("wechat.encoding_aes_key", c.wechat.encoding_aes_key)
     if c.wecom.enabled:
-        _check(bool(c.wecom.token), "wecom.token", "is required when wecom.corp_id is set")
-        _check(bool(c.wecom.encoding_aes_key), "wecom.encoding_aes_key",
+        check(bool(c.wecom.token), "wecom.token", "is required when wecom.corp_id is set")
+        check(bool(c.wecom.encoding_aes_key), "wecom.encoding_aes_key",
                "is required when wecom.corp_id is set (WeCom callbacks are always encrypted)")
         _check_aes_key("wecom.encoding_aes_key", c.wecom.encoding_aes_key)
         _check_url("wecom.api_base_url", c.wecom.api_base_url, ("http", "https"))
-    _check(c.callback.max_timestamp_skew_s >= 0, "callback.max_timestamp_skew_s", "must be 0 or more")
-    _check(0 < c.callback.reply_budget_ms < 4500, "callback.reply_budget_ms",
+    check(c.callback.max_timestamp_skew_s >= 0, "callback.max_timestamp_skew_s", "must be 0 or more")
+    check(0 < c.callback.reply_budget_ms < 4500, "callback.reply_budget_ms",
            "must be between 1 and 4499 (WeChat gives up after 5 s)")
-    _check(c.inbox.max_batch >= 1, "inbox.max_batch", "must be at least 1")
-    _check(c.inbox.flushers >= 1, "inbox.flushers", "must be at least 1")
-    _check(c.inbox.workers >= 0, "inbox.workers", "must be 0 or more")
-    _check(c.inbox.max_attempts >= 1, "inbox.max_attempts", "must be at least 1")
-    _check(0 <= c.inbox.defer_max_ms <= 60_000, "inbox.defer_max_ms", "must be between 0 and 60000")
-    _check(1 <= c.inbox.process_batch <= 1_000, "inbox.process_batch", "must be between 1 and 1000")
-    _check(0 <= c.inbox.fast_lane_ms <= 10_000, "inbox.fast_lane_ms", "must be between 0 and 10000")
-    _check(all(c.api.tokens), "api.tokens", "must not contain empty tokens")
-    _check(not c.server.secret_key or len(c.server.secret_key) >= 16, "server.secret_key",
+    check(c.inbox.max_batch >= 1, "inbox.max_batch", "must be at least 1")
+    check(c.inbox.flushers >= 1, "inbox.flushers", "must be at least 1")
+    check(c.inbox.workers >= 0, "inbox.workers", "must be 0 or more")
+    check(c.inbox.max_attempts >= 1, "inbox.max_attempts", "must be at least 1")
+    check(0 <= c.inbox.defer_max_ms <= 60_000, "inbox.defer_max_ms", "must be between 0 and 60000")
+    check(1 <= c.inbox.process_batch <= 1_000, "inbox.process_batch", "must be between 1 and 1000")
+    check(0 <= c.inbox.fast_lane_ms <= 10_000, "inbox.fast_lane_ms", "must be between 0 and 10000")
+    check(all(c.api.tokens), "api.tokens", "must not contain empty tokens")
+    # Which names exist is the app's job registry's to say (bot/jobs/builtin.py); it checks them at start-up.
+    enabled = c.jobs.enabled or ()
+    check(all(enabled), "jobs.enabled", "must not contain empty names")
+    check(len(set(enabled)) == len(enabled), "jobs.enabled", "must not name a job twice")
+    check(c.jobs.leader_ttl_s >= 1, "jobs.leader_ttl_s", "must be at least 1 (second)")
+    check(c.jobs.shutdown_wait_s >= 0, "jobs.shutdown_wait_s", "must be 0 or more")
+    check(not c.server.secret_key or len(c.server.secret_key) >= 16, "server.secret_key",
            "must be at least 16 characters (or empty to derive it from wechat.token)")
 

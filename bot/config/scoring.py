@@ -6,13 +6,13 @@ spells out the same rules); an explicit empty array means no rules. Every error 
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from bot.config.capture import BUYING_STAGES
+from bot.config.validate import check, integer, known_keys, number, str_list, string, text
 from bot.errors import ConfigError
 from leads.lifecycle import STAGES
 from leads.scoring_rules import QUADRANTS, AbilityRule, Decay, MotivationRule, ScoringRules
@@ -77,22 +77,22 @@ def default_scoring() -> ScoringConfig:
 def build_scoring(raw: Any) -> ScoringConfig:
     """The ``[scoring]`` table (``None`` when the section is absent) as rules plus the refresh interval."""
     table = {} if raw is None else raw
-    _check(isinstance(table, dict), "scoring", "must be a table")
+    check(isinstance(table, dict), "scoring", "must be a table")
     for name in table:
-        _check(name in _KEYS, f"scoring.{name}", "unknown key")
+        check(name in _KEYS, f"scoring.{name}", "unknown key")
     defaults = ScoringRules()
     steps = _steps(table.get("decay_steps", []))
-    half_life = _number("scoring.half_life_days", table.get("half_life_days", 0 if steps else DEFAULT_HALF_LIFE_DAYS))
-    _check(half_life >= 0, "scoring.half_life_days", "must be 0 or more")
-    _check(not (steps and half_life), "scoring.decay_steps",
+    half_life = number("scoring.half_life_days", table.get("half_life_days", 0 if steps else DEFAULT_HALF_LIFE_DAYS))
+    check(half_life >= 0, "scoring.half_life_days", "must be 0 or more")
+    check(not (steps and half_life), "scoring.decay_steps",
            "replaces half_life_days: set half_life_days = 0 (or leave it out) to use decay_steps")
-    timezone = _str("scoring.timezone", table.get("timezone", defaults.timezone))
+    timezone = string("scoring.timezone", table.get("timezone", defaults.timezone))
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
         raise ConfigError("scoring.timezone", f"unknown time zone {timezone!r}") from exc
-    refresh = _int("scoring.refresh_interval_s", table.get("refresh_interval_s", DEFAULT_REFRESH_INTERVAL_S), 0)
-    thresholds = {name: _number(f"scoring.{name}", table.get(name, getattr(defaults, name)))
+    refresh = integer("scoring.refresh_interval_s", table.get("refresh_interval_s", DEFAULT_REFRESH_INTERVAL_S), 0)
+    thresholds = {name: number(f"scoring.{name}", table.get(name, getattr(defaults, name)))
                   for name in ("ability_threshold", "motivation_threshold")}
     rules = ScoringRules(
         ability=_rules("ability", table.get("ability"), _ability, DEFAULT_ABILITY),
@@ -104,30 +104,30 @@ def build_scoring(raw: Any) -> ScoringConfig:
 
 
 def _steps(raw: Any) -> tuple[tuple[float, float], ...]:
-    _check(isinstance(raw, list), "scoring.decay_steps", "must be a list of [age_days, factor] pairs")
+    check(isinstance(raw, list), "scoring.decay_steps", "must be a list of [age_days, factor] pairs")
     out: list[tuple[float, float]] = []
     for i, pair in enumerate(raw):
         key = f"scoring.decay_steps[{i}]"
-        _check(isinstance(pair, list) and len(pair) == 2, key, "must be an [age_days, factor] pair")
-        age, factor = _number(key, pair[0]), _number(key, pair[1])
-        _check(age >= 0, key, "the age must be 0 or more days")
-        _check(0 <= factor <= 1, key, "the factor must be between 0 and 1")
+        check(isinstance(pair, list) and len(pair) == 2, key, "must be an [age_days, factor] pair")
+        age, factor = number(key, pair[0]), number(key, pair[1])
+        check(age >= 0, key, "the age must be 0 or more days")
+        check(0 <= factor <= 1, key, "the factor must be between 0 and 1")
         if out:
-            _check(age > out[-1][0], key, "ages must be ascending")
-            _check(factor <= out[-1][1], key, "factors must not increase with age")
+            check(age > out[-1][0], key, "ages must be ascending")
+            check(factor <= out[-1][1], key, "factors must not increase with age")
         out.append((age, factor))
     return tuple(out)
 
 
 def _actions(raw: Any) -> dict[str, tuple[str, ...]]:
     """Quadrant -> actions; a quadrant not listed keeps its default, ``[]`` means none."""
-    _check(isinstance(raw, dict), "scoring.actions", "must be a table of quadrant = [actions]")
+    check(isinstance(raw, dict), "scoring.actions", "must be a table of quadrant = [actions]")
     out = dict(DEFAULT_ACTIONS)
     for quadrant, actions in raw.items():
         key = f"scoring.actions.{quadrant}"
-        _check(quadrant in QUADRANTS, key, f"unknown quadrant; known: {', '.join(QUADRANTS)}")
-        out[quadrant] = tuple(_action(key, action) for action in _str_list(key, actions))
-        _check(sum(a.startswith("stage:") for a in out[quadrant]) <= 1, key, "at most one stage: action")
+        check(quadrant in QUADRANTS, key, f"unknown quadrant; known: {', '.join(QUADRANTS)}")
+        out[quadrant] = tuple(_action(key, action) for action in str_list(key, actions))
+        check(sum(a.startswith("stage:") for a in out[quadrant]) <= 1, key, "at most one stage: action")
     return {q: out[q] for q in QUADRANTS}
 
 
@@ -135,11 +135,11 @@ def _action(key: str, action: str) -> str:
     kind, sep, arg = action.partition(":")
     arg = arg.strip()
     if kind == "stage" and sep:
-        _check(arg in STAGES, key, f"unknown stage {arg!r} in {action!r}; known: {', '.join(STAGES)}")
+        check(arg in STAGES, key, f"unknown stage {arg!r} in {action!r}; known: {', '.join(STAGES)}")
     elif kind == "tag" and sep:
-        _check(bool(arg), key, f"{action!r} names no tag")
+        check(bool(arg), key, f"{action!r} names no tag")
     elif kind == "journey" and sep:
-        _check(bool(_ID.match(arg)), key, f"{action!r}: a journey id is a-z, 0-9, _ and -")
+        check(bool(_ID.match(arg)), key, f"{action!r}: a journey id is a-z, 0-9, _ and -")
     else:
         raise ConfigError(key, f"{action!r} must be \"stage:<stage>\", \"tag:<tag>\" or \"journey:<id>\"")
     return f"{kind}:{arg}"
@@ -148,87 +148,50 @@ def _action(key: str, action: str) -> str:
 def _rules(name: str, raw: Any, parse: Any, defaults: tuple[Any, ...]) -> tuple[Any, ...]:
     if raw is None:
         return defaults
-    _check(isinstance(raw, list), f"scoring.{name}", "must be an array of tables")
+    check(isinstance(raw, list), f"scoring.{name}", "must be an array of tables")
     rules = tuple(parse(f"scoring.{name}[{i}]", entry) for i, entry in enumerate(raw))
     seen: set[str] = set()
     for i, rule in enumerate(rules):
-        _check(rule.id not in seen, f"scoring.{name}[{i}].id", f"duplicate rule id {rule.id!r}")
+        check(rule.id not in seen, f"scoring.{name}[{i}].id", f"duplicate rule id {rule.id!r}")
         seen.add(rule.id)
     return rules
 
 
 def _ability(key: str, entry: Any) -> AbilityRule:
     _entry(key, entry, _ABILITY_KEYS)
-    rid, attribute = _rule_id(key, entry), _text(f"{key}.attribute", entry.get("attribute"))
-    points = _int(f"{key}.points", entry.get("points"))
-    values = tuple(v.strip().lower() for v in _str_list(f"{key}.values", entry.get("values", [])))
-    low, high = (None if entry.get(k) is None else _number(f"{key}.{k}", entry[k]) for k in ("min", "max"))
-    _check(bool(values) or low is not None or high is not None, f"{key}.values",
+    rid, attribute = _rule_id(key, entry), text(f"{key}.attribute", entry.get("attribute"))
+    points = integer(f"{key}.points", entry.get("points"))
+    values = tuple(v.strip().lower() for v in str_list(f"{key}.values", entry.get("values", [])))
+    low, high = (None if entry.get(k) is None else number(f"{key}.{k}", entry[k]) for k in ("min", "max"))
+    check(bool(values) or low is not None or high is not None, f"{key}.values",
            "a rule needs values, a min / max range, or both")
-    _check(low is None or high is None or low <= high, f"{key}.min", "must not exceed max")
+    check(low is None or high is None or low <= high, f"{key}.min", "must not exceed max")
     return AbilityRule(id=rid, attribute=attribute, points=points, values=values, min=low, max=high)
 
 
 def _motivation(key: str, entry: Any) -> MotivationRule:
     _entry(key, entry, _MOTIVATION_KEYS)
-    rid, event = _rule_id(key, entry), _text(f"{key}.event", entry.get("event"))
-    points = _int(f"{key}.points", entry.get("points"))
-    filters = {f: tuple(_str_list(f"{key}.{f}", entry.get(f, []))) for f in _FILTERS}
+    rid, event = _rule_id(key, entry), text(f"{key}.event", entry.get("event"))
+    points = integer(f"{key}.points", entry.get("points"))
+    filters = {f: tuple(str_list(f"{key}.{f}", entry.get(f, []))) for f in _FILTERS}
     for stage in filters["content_stage"]:
-        _check(stage in BUYING_STAGES, f"{key}.content_stage", f"must be among {', '.join(BUYING_STAGES)}")
+        check(stage in BUYING_STAGES, f"{key}.content_stage", f"must be among {', '.join(BUYING_STAGES)}")
     caps: dict[str, int | None] = {}
     for cap in ("max_per_lead", "max_per_day", "min_occurrences"):
-        caps[cap] = None if entry.get(cap) is None else _int(f"{key}.{cap}", entry[cap], 1)
+        caps[cap] = None if entry.get(cap) is None else integer(f"{key}.{cap}", entry[cap], 1)
     content_key = entry.get("content_key")
-    _check(content_key is None or isinstance(content_key, bool), f"{key}.content_key", "must be true or false")
+    check(content_key is None or isinstance(content_key, bool), f"{key}.content_key", "must be true or false")
     return MotivationRule(id=rid, event=event, points=points, **filters, content_key=content_key,
                           max_per_lead=caps["max_per_lead"], max_per_day=caps["max_per_day"],
-                          once_per=_str(f"{key}.once_per", entry.get("once_per", "")).strip(),
+                          once_per=string(f"{key}.once_per", entry.get("once_per", "")).strip(),
                           min_occurrences=caps["min_occurrences"] or 1)
 
 
 def _entry(key: str, entry: Any, known: tuple[str, ...]) -> None:
-    _check(isinstance(entry, dict), key, "must be a table")
-    for name in entry:
-        _check(name in known, f"{key}.{name}", f"unknown key; known: {', '.join(known)}")
+    known_keys(key, entry, known)
 
 
 def _rule_id(key: str, entry: dict[str, Any]) -> str:
-    rid = _text(f"{key}.id", entry.get("id"))
-    _check(bool(_ID.match(rid)), f"{key}.id", "must be a-z, 0-9, _ and - (at most 64)")
+    rid = text(f"{key}.id", entry.get("id"))
+    check(bool(_ID.match(rid)), f"{key}.id", "must be a-z, 0-9, _ and - (at most 64)")
     return rid
-
-
-def _check(condition: bool, key: str, message: str) -> None:
-    if not condition:
-        raise ConfigError(key, message)
-
-
-def _int(key: str, value: Any, minimum: int | None = None) -> int:
-    _check(value is not None, key, "is required")
-    _check(isinstance(value, int) and not isinstance(value, bool), key, f"must be an integer, got {value!r}")
-    _check(minimum is None or value >= minimum, key, f"must be at least {minimum}")
-    return value
-
-
-def _number(key: str, value: Any) -> float:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    _check(ok, key, f"must be a number, got {value!r}")
-    return float(value)
-
-
-def _str(key: str, value: Any) -> str:
-    _check(isinstance(value, str), key, f"must be a string, got {value!r}")
-    return value
-
-
-def _text(key: str, value: Any) -> str:
-    _check(value is not None, key, "is required")
-    _check(bool(_str(key, value).strip()), key, "must not be empty")
-    return value.strip()
-
-
-def _str_list(key: str, value: Any) -> list[str]:
-    ok = isinstance(value, list) and all(isinstance(v, str) and v.strip() for v in value)
-    _check(ok, key, "must be a list of non-empty strings")
-    return value

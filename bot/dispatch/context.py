@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
 from wechatpy.replies import TextReply
 
 from bot.config.core import Config
@@ -14,11 +13,16 @@ from bot.ingress.events import InboundEvent
 from storage.repos.leads import LeadRepository
 
 if TYPE_CHECKING:
+    # The event's session only passes through handlers to the repositories (storage/repos/).
+    from sqlalchemy.ext.asyncio import AsyncSession
+
     from bot.capture.content import ContentLibrary
     from bot.capture.links import LinkSigner
     from bot.wechat.api import OfficialAccountAPI, WeComAPI
+    from leads.events import DomainEvents
     from leads.intents import IntentMatcher
     from leads.scoring import ScoreModel
+    from storage.repos.events import EventTx
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,6 +35,7 @@ class Services:
     wecom_api: WeComAPI | None
     conversation: Conversation
     scoring: ScoreModel
+    events: DomainEvents[EventTx]  # who hears scoring's and stages' domain events (bot/app.py)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,12 +1,12 @@
 """The fast lane: events that may hand a lead to sales go before the backlog.
 
-Under a flood of callbacks, after-ack processing gives way to the answers (bot/processor.py) and a backlog
+Under a flood of callbacks, after-ack processing gives way to the answers (bot/inbox/processor.py) and a backlog
 builds up, handled once the flood ends. Most of that backlog cannot change anyone's stage. An event from a lead
 that more intent would make an MQL must not wait behind it: sales should see that lead within a second of its
 answer. So every ``inbox.fast_lane_ms`` the rows this process stored since the last look are triaged in one
 query: the sender's identity, lead and stored scores tell whether more motivation would move its stage
 (``leads.lifecycle.stages_intent_can_move``). All pending events of those senders are handled at once, in
-order, in the same transactions as any batch (bot/inbox_tx.py). Everything else keeps its place in the queue.
+order, in the same transactions as any batch (bot/inbox/tx.py). Everything else keeps its place in the queue.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ import logging
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
+# This module keeps its own SQL instead of calling storage/repos/: it is the callback hot path, and its
+# statements are tuned for the callback benchmark (bench/README.md).
 from sqlalchemy import Select, and_, bindparam, case, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine
 

@@ -1,9 +1,9 @@
 """After-ack processing of inbox rows: at-least-once delivery, exactly-once effects.
 
 Stored rows are queued here; worker tasks take what is queued, up to ``inbox.process_batch`` events at a time,
-and handle them in one transaction (``bot/inbox_tx.py``). A process killed mid-way leaves its rows pending, and
+and handle them in one transaction (``bot/inbox/tx.py``). A process killed mid-way leaves its rows pending, and
 the periodic sweep (here or in any other process) picks them up again. Events of leads that more intent would
-hand to sales skip the queue (bot/fast_lane.py).
+hand to sales skip the queue (bot/inbox/fast_lane.py).
 """
 
 from __future__ import annotations
@@ -13,6 +13,8 @@ import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
 
+# This module keeps its own SQL instead of calling storage/repos/: it is the callback hot path, and its
+# statements are tuned for the callback benchmark (bench/README.md).
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 

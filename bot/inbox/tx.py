@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+# This module keeps its own SQL instead of calling storage/repos/: it is the callback hot path, and its
+# statements are tuned for the callback benchmark (bench/README.md).
 from sqlalchemy import ColumnElement, and_, func, select, tuple_, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -128,7 +130,7 @@ class InboxHandling:
 
     async def _handle(self, session: AsyncSession, row: Any) -> None:
         event = self._rebuild(row.source, row.payload)
-        leads = LeadRepository(session, self._services.scoring, self._clock)
+        leads = LeadRepository(session, self._services.scoring, self._clock, events=self._services.events)
         ctx = HandlerContext(event=event, inbox_id=row.id, session=session, leads=leads,
                              services=self._services, now=self._clock())
         handler = self._router.match(event)

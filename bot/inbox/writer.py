@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+# This module keeps its own SQL instead of calling storage/repos/: it is the callback hot path, and its
+# statements are tuned for the callback benchmark (bench/README.md).
 from sqlalchemy import select
 from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import DBAPIError

@@ -14,7 +14,7 @@ from typing import Any
 
 from redis.exceptions import RedisError
 
-from bot.config.capture import OutboundConfig
+from bot.config.outbound import OutboundConfig
 from bot.errors import WeChatAPIError
 from bot.outbox.methods import PERMANENT_ERRCODES, ApiClients, OutboxMethod
 from bot.outbox.rate_limit import MemberRateLimiter

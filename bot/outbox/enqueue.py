@@ -1,18 +1,18 @@
-"""``enqueue``: record an outbound call in the caller's transaction (re-exported by bot/outbox.py)."""
+"""``enqueue``: record an outbound call in the caller's transaction (re-exported by bot/outbox/sender.py)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.dialects.postgresql import insert as pg_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from bot.config.capture import OutboundConfig
+from bot.config.outbound import OutboundConfig
 from bot.outbox.methods import METHODS, OutboxMethod
-from bot.outbox.rules import is_marketing, judge, load_lead_facts, needs_lead_facts
-from bot.outbox.wake import wake_after_commit
-from storage.models import OutboxMessage, utcnow
+from bot.outbox.rules import is_marketing, judge, needs_lead_facts
+from storage.models import utcnow
+from storage.outbox_wake import wake_after_commit
+from storage.repos.outbox import insert_message, load_lead_facts
+
+if TYPE_CHECKING:  # the caller's session, passed through to storage/repos/outbox.py
+    from sqlalchemy.ext.asyncio import AsyncSession
 
 
 async def enqueue(session: AsyncSession, *, target: str, method: str, payload: dict[str, Any],
@@ -31,17 +31,9 @@ async def enqueue(session: AsyncSession, *, target: str, method: str, payload: d
         verdict = judge(spec, payload, facts, outbound or OutboundConfig(), utcnow(), idempotency_key)
         if verdict is not None:
             status, reason, follow_up = verdict.status, verdict.reason, verdict.follow_up
-    dialect = session.get_bind().dialect.name
-    insert = pg_insert if dialect == "postgresql" else sqlite_insert
-    table = OutboxMessage.__table__
-    stmt = (
-        insert(table)
-        .values(idempotency_key=idempotency_key, target=target, method=method, payload=payload, status=status,
-                attempts=0, last_error=reason, created_at=utcnow(), lead_id=lead_id)
-        .on_conflict_do_nothing(index_elements=["idempotency_key"])
-        .returning(table.c.id)
-    )
-    row_id = (await session.execute(stmt)).scalar_one_or_none()
+    row_id = await insert_message(session, idempotency_key=idempotency_key, target=target, method=method,
+                                  payload=payload, status=status, last_error=reason, lead_id=lead_id,
+                                  created_at=utcnow())
     if row_id is not None and status == "pending":
         wake_after_commit(session)
     if row_id is not None and follow_up is not None:

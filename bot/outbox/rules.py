@@ -23,25 +23,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from bot.config.capture import OutboundConfig
+from bot.config.outbound import OutboundConfig
 from bot.outbox.methods import OutboxMethod
-from storage.models import Lead
+from storage.repos.outbox import LeadFacts
 
+# The rules' verdicts (every status a row can have: storage.repos.outbox.OUTBOX_STATUSES).
 SUPPRESSED, SKIPPED, FALLBACK = "suppressed", "skipped", "fallback"
-# Every status a row can have, for the API's filter ("cancelled": the lead's data was erased, storage/erasure.py).
-STATUSES = ("pending", "sent", "failed", "sandboxed", SUPPRESSED, SKIPPED, FALLBACK, "cancelled")
 WINDOW_CLOSED_ERRCODE = 45015
 FALLBACK_METHOD = "oa.template"
 _KEYWORD_CHARS = 20  # template keyword values are short; the full text is in "first"
-
-
-@dataclass(frozen=True)
-class LeadFacts:
-    consent: str
-    oa_last_interaction_at: datetime | None
 
 
 @dataclass(frozen=True)
@@ -59,22 +49,6 @@ class Verdict:
     status: str
     reason: str
     follow_up: FollowUp | None = None
-
-
-async def load_lead_facts(session: AsyncSession, lead_id: int) -> LeadFacts | None:
-    """Consent and last OA action of the person behind ``lead_id`` (its merge survivor)."""
-    lead = await session.get(Lead, lead_id)
-    if lead is None:
-        return None
-    if lead.merged_into_id is not None:  # merges keep one hop (see LeadRepository._merge)
-        lead = await session.get(Lead, lead.merged_into_id) or lead
-    # A merge leaves oa_last_interaction_at on the absorbed lead: the person's last action is the latest.
-    latest = (await session.execute(
-        select(func.max(Lead.oa_last_interaction_at))
-        .where(or_(Lead.id == lead.id, Lead.merged_into_id == lead.id))
-    )).scalar()
-    candidates = [t for t in (latest, lead.oa_last_interaction_at) if t is not None]
-    return LeadFacts(consent=lead.consent, oa_last_interaction_at=max(candidates) if candidates else None)
 
 
 def is_marketing(spec: OutboxMethod, payload: dict[str, Any]) -> bool:

@@ -2,16 +2,16 @@
 
 ``enqueue`` writes the row inside the caller's transaction, so a send exists exactly when the business
 change that caused it was committed, and wakes this process's sender right after that commit (see
-bot/outbox_wake.py). In live mode ``OutboxSender`` sends "pending" rows: "sent" on success, retried with
+storage/outbox_wake.py). In live mode ``OutboxSender`` sends "pending" rows: "sent" on success, retried with
 exponential backoff on failure (45009, the quota error, waits at least ``quota_backoff_s``), "failed" after
-``max_attempts`` or on an error no retry can fix. Before sending, the rules of bot/outbox_rules.py may end a
+``max_attempts`` or on an error no retry can fix. Before sending, the rules of bot/outbox/rules.py may end a
 row as "suppressed" (marketing to a lead who revoked consent), "skipped" or "fallback" (the OA's 48-hour
 customer-service window is closed), and WeCom app messages wait for a per-member rate-limit slot
-(bot/rate_limit.py) instead of being dropped by WeCom.
+(bot/outbox/rate_limit.py) instead of being dropped by WeCom.
 
 In sandbox mode nothing leaves: rows are "sandboxed", or already "suppressed" / "skipped" / "fallback" when
 the rules can decide at enqueue time (they see the caller's session, so record the user's interaction
-before enqueueing the answer to it). ``GET /api/outbox`` lists the rows (sdr_console/outbox_api.py).
+before enqueueing the answer to it). ``GET /api/outbox`` lists the rows (sdr_console/api/outbox.py).
 
 Delivery is at least once: a crash (or an HTTP timeout) after WeChat acted but before the row is marked
 "sent" sends it again, since WeChat's send APIs take no idempotency key (a reused welcome code answers
@@ -24,20 +24,23 @@ import asyncio
 import logging
 from collections.abc import Callable
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 import redis.asyncio as aioredis
-from sqlalchemy import Select, null, or_, select
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from bot.config.capture import OutboundConfig
+from bot.config.outbound import OutboundConfig
 from bot.outbox.attempt import Attempter, Backoff, Outcome
 from bot.outbox.enqueue import enqueue
 from bot.outbox.methods import METHODS, ApiClients, OutboxMethod
 from bot.outbox.rate_limit import MemberRateLimiter
-from bot.outbox.rules import LeadFacts, load_lead_facts, needs_lead_facts
-from bot.outbox.wake import register_sender
+from bot.outbox.rules import LeadFacts, needs_lead_facts
 from storage.db import session_factory
 from storage.models import OutboxMessage, utcnow
+from storage.outbox_wake import register_sender
+from storage.repos.outbox import due_messages, get_message, load_lead_facts, record_outcome
+
+if TYPE_CHECKING:  # sessions come from storage.db.session_factory and go to storage/repos/outbox.py
+    from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 log = logging.getLogger(__name__)
 
@@ -86,7 +89,7 @@ class OutboxSender:
         self._attempter.backoff.max_attempts = value
 
     def wake(self) -> None:
-        """Look for work now (called after commits that enqueued rows; see bot/outbox_wake.py)."""
+        """Look for work now (called after commits that enqueued rows; see storage/outbox_wake.py)."""
         self._wake.set()
 
     async def run(self) -> None:
@@ -134,34 +137,28 @@ class OutboxSender:
                 raise result
         return done
 
-    def _due(self, limit: int, lane: bool | None = None) -> Select[tuple[OutboxMessage]]:
-        now = self._clock()
-        stmt = (
-            select(OutboxMessage)
-            .where(OutboxMessage.status == "pending", OutboxMessage.target.in_(self._targets),
-                   or_(OutboxMessage.next_attempt_at.is_(None), OutboxMessage.next_attempt_at <= now))
-            .order_by(OutboxMessage.id)
-            .limit(limit)
-        )
-        if lane is not None:
-            limited = OutboxMessage.method.in_(sorted(n for n, m in self._methods.items() if m.rate_limited_by))
-            stmt = stmt.where(limited if lane else ~limited)
-        return stmt
+    async def _due(self, session: AsyncSession, limit: int, lane: bool | None = None, *,
+                   skip_locked: bool = False) -> list[OutboxMessage]:
+        # lane True: only rate-limited methods; False: only the others; None: all of them.
+        limited = None if lane is None else {n for n, m in self._methods.items() if m.rate_limited_by}
+        return await due_messages(session, targets=self._targets, now=self._clock(), limit=limit, methods=limited,
+                                  exclude_methods=lane is False, skip_locked=skip_locked)
 
     async def _process_next(self, lane: bool | None = None) -> bool:
         if self._locking:
             # The row lock is held while sending: a crashed sender's rows unlock at once, and no
             # second process can pick a row up between our claim and our update.
             async with self._sessions() as session, session.begin():
-                row = (await session.execute(self._due(1, lane).with_for_update(skip_locked=True))).scalar()
-                if row is None:
+                claimed = await self._due(session, 1, lane, skip_locked=True)
+                if not claimed:
                     return False
+                row = claimed[0]
                 facts = await self._facts(session, row)
                 await self._apply(session, row, await self._attempter.attempt(row, facts, self._clock()))
             return True
         # SQLite has one writer and one pooled connection: never hold it across an HTTP call.
         async with self._sessions() as session, session.begin():
-            rows = (await session.execute(self._due(self._concurrency + 2, lane))).scalars().all()
+            rows = await self._due(session, self._concurrency + 2, lane)
             row = next((r for r in rows if r.id not in self._inflight), None)
             if row is None:
                 return False
@@ -174,7 +171,7 @@ class OutboxSender:
         try:
             outcome = await self._attempter.attempt(row, facts, self._clock())
             async with self._sessions() as session, session.begin():
-                fresh = await session.get(OutboxMessage, row.id)
+                fresh = await get_message(session, row.id)
                 if fresh is not None:
                     await self._apply(session, fresh, outcome)
         finally:
@@ -189,15 +186,9 @@ class OutboxSender:
 
     @staticmethod
     async def _apply(session: AsyncSession, row: OutboxMessage, outcome: Outcome) -> None:
-        if outcome.counts:
-            row.attempts += 1
-        row.status = outcome.status
-        # SQL NULL, not JSON null, so "no response" reads the same on both backends.
-        row.response = outcome.response if outcome.response is not None else null()
-        row.last_error = outcome.last_error
-        row.next_attempt_at = outcome.next_attempt_at
-        if outcome.sent_at is not None:
-            row.sent_at = outcome.sent_at
+        record_outcome(row, counts=outcome.counts, status=outcome.status, response=outcome.response,
+                       last_error=outcome.last_error, next_attempt_at=outcome.next_attempt_at,
+                       sent_at=outcome.sent_at)
         if outcome.follow_up is not None:
             # In the same transaction as the original's new status: the fallback exists iff it is recorded.
             f = outcome.follow_up

@@ -9,9 +9,14 @@ from aiohttp import web
 
 from bot.errors import CallbackRejected, PayloadTooLarge
 from bot.keys import CONFIG
+from bot.web.errors import ApiError, error_response
 
 log = logging.getLogger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+# Paths whose every answer is JSON, failures included (the H5 pages and /c/ links answer HTML or redirects).
+JSON_PREFIXES = ("/api/", "/wechat/", "/wecom/", "/healthz")
+# aiohttp's own refusals (no such route, wrong method) in the same shape as ours.
+HTTP_ERRORS = {404: ("not_found", "接口不存在"), 405: ("method_not_allowed", "不支持该请求方法")}
 
 
 @web.middleware
@@ -21,8 +26,21 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if request.content_length is not None and request.content_length > limit:
             raise PayloadTooLarge(f"body over {limit} bytes")
         return await handler(request)
+    except ApiError as exc:
+        return error_response(exc.status, exc.code, exc.message, **exc.extra)
     except CallbackRejected as exc:
+        # The machine code of a refused callback is its exception's name, as it always was.
         log.info("refused %s %s: %s", request.method, request.path, exc.reason)
-        return web.json_response({"error": type(exc).__name__, "message": exc.reason}, status=exc.status)
+        return error_response(exc.status, type(exc).__name__, exc.reason)
     except web.HTTPRequestEntityTooLarge:
-        return web.json_response({"error": "PayloadTooLarge", "message": "body too large"}, status=413)
+        return error_response(413, "PayloadTooLarge", "请求体过大")
+    except web.HTTPException as exc:
+        if exc.status < 400 or not request.path.startswith(JSON_PREFIXES):
+            raise  # redirects, and the HTML pages' own errors
+        code, message = HTTP_ERRORS.get(exc.status, ("http_error", exc.reason))
+        return error_response(exc.status, code, message)
+    except Exception:
+        if not request.path.startswith(JSON_PREFIXES):
+            raise
+        log.exception("%s %s failed", request.method, request.path)
+        return error_response(500, "internal_error", "服务器繁忙，请稍后重试")

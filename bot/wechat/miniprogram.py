@@ -1,8 +1,8 @@
 """Server-side calls of the mini-program: ``code2session`` (login) and ``getuserphonenumber``.
 
 The mini-program has its own AppID, so its own access token: cached in Redis under a key of its own and
-refreshed by one process at a time, exactly like the OA's (bot/tokens.py). The phone number call goes
-through wechatpy with the token injected and the one retry on a bad token (bot/wechat_client.py).
+refreshed by one process at a time, exactly like the OA's (bot/wechat/tokens.py). The phone number call goes
+through wechatpy with the token injected and the one retry on a bad token (bot/wechat/clients.py).
 """
 
 from __future__ import annotations

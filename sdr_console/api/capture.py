@@ -6,12 +6,15 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.capture.content import upsert_items
 from bot.config.capture import parse_content_items
 from bot.errors import ConfigError
 from bot.keys import CONVERSATION, ENGINE, SESSIONS
-from sdr_console.api.leads import error, int_param, iso, require_token
+from bot.web.errors import ApiError, json_response
+from bot.web.params import choice_param, int_param, json_object, not_found, path_id
+from sdr_console.api.auth import require_token
+from sdr_console.api.serialize import MAX_LIMIT, iso
 from storage.models import utcnow
+from storage.repos.content import upsert_content_items
 from storage.repos.erasure import erase_lead
 from storage.repos.handoffs import list_handoffs
 
@@ -21,7 +24,7 @@ MAX_CONTENT_ITEMS = 2000
 @require_token
 async def list_content(request: web.Request) -> web.Response:
     items = request.app[CONVERSATION].content.all()
-    return web.json_response({"items": [
+    return json_response({"items": [
         {"id": i.id, "kind": i.kind, "title": i.title, "summary": i.summary, "cover": i.cover, "url": i.url,
          "tags": list(i.tags), "stage": i.stage, "key": i.key} for i in items]})
 
@@ -29,48 +32,41 @@ async def list_content(request: web.Request) -> web.Response:
 @require_token
 async def put_content(request: web.Request) -> web.Response:
     """Add or replace items: {"items": [...], "replace_all": false}. All or nothing."""
-    try:
-        body: Any = await request.json()
-    except ValueError:
-        return error(400, "bad_json", "the body must be JSON")
-    if not isinstance(body, dict) or not isinstance(body.get("items"), list):
-        return error(400, "bad_request", 'expected {"items": [...]}')
+    body: dict[str, Any] = await json_object(request)
+    if not isinstance(body.get("items"), list):
+        raise ApiError(400, "bad_request", '请求体须为 {"items": [...]}')
     if len(body["items"]) > MAX_CONTENT_ITEMS:
-        return error(413, "too_many", f"at most {MAX_CONTENT_ITEMS} items per request")
+        raise ApiError(413, "too_many", f"每次最多 {MAX_CONTENT_ITEMS} 条内容")
     try:
         items = list(parse_content_items({"items": body["items"]}, "body"))
     except ConfigError as exc:
-        return error(400, "invalid_item", str(exc))
+        raise ApiError(400, "invalid_item", f"内容条目有误：{exc}") from exc
     if len({i.id for i in items}) != len(items):
-        return error(400, "invalid_item", "duplicate ids in the request")
-    await upsert_items(request.app[ENGINE], items, replace_all=bool(body.get("replace_all")))
+        raise ApiError(400, "invalid_item", "请求中有重复的 id")
+    await upsert_content_items(request.app[ENGINE], items, replace_all=bool(body.get("replace_all")))
     await request.app[CONVERSATION].content.refresh(request.app[ENGINE])
-    return web.json_response({"stored": len(items)})
+    return json_response({"stored": len(items)})
 
 
 @require_token
 async def handoff_queue(request: web.Request) -> web.Response:
-    status = request.query.get("status", "open")
-    if status not in ("open", "closed", "all"):
-        return error(400, "bad_parameter", "status must be open, closed or all")
-    limit = int_param(request, "limit", 50, 1, 200)
+    status = choice_param(request, "status", ("open", "closed", "all"), default="open")
+    limit = int_param(request, "limit", 50, 1, MAX_LIMIT)
     offset = int_param(request, "offset", 0, 0, 10_000_000)
     async with request.app[SESSIONS]() as session:
         rows = await list_handoffs(session, None if status == "all" else status, limit, offset)
-    return web.json_response({"items": [
+    return json_response({"items": [
         {"id": h.id, "lead_id": h.lead_id, "reason": h.reason, "message": h.message, "status": h.status,
          "created_at": iso(h.created_at)} for h in rows]})
 
 
 @require_token
 async def erase(request: web.Request) -> web.Response:
-    raw = request.match_info["lead_id"]
-    if not raw.isdigit() or len(raw) > 18:
-        return error(404, "not_found", f"no lead {raw!r}")
+    lead_id = path_id(request, "lead_id")
     async with request.app[SESSIONS]() as session, session.begin():
-        if not await erase_lead(session, int(raw), utcnow()):
-            return error(404, "not_found", f"no lead {raw}")
-    return web.json_response({"id": int(raw), "erased": True})
+        if not await erase_lead(session, lead_id, utcnow()):
+            raise not_found("潜客", lead_id)
+    return json_response({"id": lead_id, "erased": True})
 
 
 def add_capture_api_routes(app: web.Application) -> None:

@@ -1,27 +1,22 @@
 """``GET /api/outbox``: what was (or, in sandbox mode, would have been) sent, with each message's status.
 
-Filters: ``status`` (one of bot.outbox.rules.STATUSES), ``lead_id``, ``method``; paging: ``limit``,
-``offset``. Newest first. Same bearer tokens as the rest of the API.
+Filters: ``status`` (one of storage.repos.outbox.OUTBOX_STATUSES), ``lead_id``, ``method`` (one the app can
+send: ``OUTBOX_METHODS``); paging: ``limit``, ``offset``. Newest first. Same bearer tokens as the rest of the API.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import select
 
-from bot.keys import SESSIONS
-from bot.outbox.methods import METHODS
-from bot.outbox.rules import STATUSES
-from sdr_console.api.leads import MAX_LIMIT, int_param, iso, require_token
+from bot.keys import OUTBOX_METHODS, SESSIONS
+from bot.web.errors import json_response
+from bot.web.params import choice_param, int_param
+from sdr_console.api.auth import require_token
+from sdr_console.api.serialize import MAX_LIMIT, iso
 from storage.models import OutboxMessage
-
-
-def _bad(name: str, message: str) -> web.HTTPBadRequest:
-    body = json.dumps({"error": "bad_parameter", "message": f"{name} {message}"})
-    return web.HTTPBadRequest(text=body, content_type="application/json")
+from storage.repos.outbox import OUTBOX_STATUSES, list_outbox
 
 
 def outbox_row(row: OutboxMessage) -> dict[str, Any]:
@@ -32,28 +27,17 @@ def outbox_row(row: OutboxMessage) -> dict[str, Any]:
 
 
 @require_token
-async def list_outbox(request: web.Request) -> web.Response:
+async def get_outbox(request: web.Request) -> web.Response:
     limit = int_param(request, "limit", 50, 1, MAX_LIMIT)
     offset = int_param(request, "offset", 0, 0, 10_000_000)
-    stmt = select(OutboxMessage).order_by(OutboxMessage.id.desc()).limit(limit).offset(offset)
-    status = request.query.get("status", "")
-    if status:
-        if status not in STATUSES:
-            raise _bad("status", f"must be one of {', '.join(STATUSES)}")
-        stmt = stmt.where(OutboxMessage.status == status)
-    method = request.query.get("method", "")
-    if method:
-        if method not in METHODS:
-            raise _bad("method", f"must be one of {', '.join(sorted(METHODS))}")
-        stmt = stmt.where(OutboxMessage.method == method)
-    if request.query.get("lead_id"):
-        stmt = stmt.where(OutboxMessage.lead_id == int_param(request, "lead_id", 0, 1, 2**62))
+    status = choice_param(request, "status", OUTBOX_STATUSES) or None
+    method = choice_param(request, "method", request.app[OUTBOX_METHODS]) or None
+    lead_id = int_param(request, "lead_id", 0, 1, 2**62) or None
     async with request.app[SESSIONS]() as session:
-        rows = (await session.execute(stmt)).scalars().all()
-    # ensure_ascii off: the payloads are mostly Chinese text, readable as such in the console.
-    return web.json_response({"items": [outbox_row(r) for r in rows], "limit": limit, "offset": offset},
-                             dumps=lambda v: json.dumps(v, ensure_ascii=False))
+        rows = await list_outbox(session, status=status, method=method, lead_id=lead_id, limit=limit, offset=offset)
+    # Chinese payloads stay readable as such in the console (json_response does not escape them).
+    return json_response({"items": [outbox_row(r) for r in rows], "limit": limit, "offset": offset})
 
 
 def add_outbox_routes(app: web.Application) -> None:
-    app.router.add_get("/api/outbox", list_outbox)
+    app.router.add_get("/api/outbox", get_outbox)

@@ -6,37 +6,26 @@ import json
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.keys import SCORING, SESSIONS
+from bot.keys import EVENTS, SCORING, SESSIONS
+from bot.web.errors import ApiError, json_response
 from leads.lifecycle import ACTORS, STAGES, TransitionRefused, transition
 from leads.scoring import Scorecard, ScoreModel
 from leads.scoring_rules import QUADRANT_LABELS
-from sdr_console.api.leads import error, iso, require_token
-from storage.models import Lead, LeadScore, StageTransition, utcnow
+from sdr_console.api.auth import require_token
+from sdr_console.api.lookup import lead_from_path
+from sdr_console.api.serialize import iso, transition_json
+from storage.models import Lead, LeadScore, utcnow
+from storage.repos.lead_views import latest_transition, stage_history, stored_score
 from storage.repos.scores import apply_transition, current_state
 
 MAX_BODY = 16 * 1024
 
 
-async def _lead_or_error(request: web.Request, session: AsyncSession, suffix: str,
-                         lock: bool = False) -> Lead | web.Response:
-    raw = request.match_info["lead_id"]
-    if not raw.isdigit() or len(raw) > 18:
-        return error(404, "not_found", f"no lead {raw!r}")
-    locking = lock and session.bind is not None and session.bind.dialect.name == "postgresql"
-    lead = await session.get(Lead, int(raw), with_for_update=locking)
-    if lead is None:
-        return error(404, "not_found", f"no lead {raw}")
-    if lead.merged_into_id is not None:
-        raise web.HTTPPermanentRedirect(f"/api/leads/{lead.merged_into_id}/{suffix}")
-    return lead
-
-
 async def scorecard_for(session: AsyncSession, model: ScoreModel, lead: Lead) -> tuple[Scorecard, LeadScore | None]:
     """Exact now, from the stored state (or the touchpoints, when the rules changed since it was stored)."""
-    row = await session.get(LeadScore, lead.id)
+    row = await stored_score(session, lead.id)
     state = await current_state(session, model, lead.id, row)
     return model.scorecard(lead.profile or {}, state, utcnow()), row
 
@@ -45,13 +34,11 @@ async def scorecard_for(session: AsyncSession, model: ScoreModel, lead: Lead) ->
 async def get_score(request: web.Request) -> web.Response:
     model = request.app[SCORING]
     async with request.app[SESSIONS]() as session:
-        lead = await _lead_or_error(request, session, "score")
-        if isinstance(lead, web.Response):
-            return lead
+        lead = await lead_from_path(request, session, "score")
         card, row = await scorecard_for(session, model, lead)
     events = {r.id: r.event for r in model.rules.motivation}
     rules = model.rules
-    return web.json_response({
+    return json_response({
         "lead_id": lead.id, "stage": lead.stage, "computed_at": iso(card.at), "rules": model.fingerprint,
         "ability": {"total": card.ability, "threshold": rules.ability_threshold,
                     "high": card.ability >= rules.ability_threshold},
@@ -69,44 +56,40 @@ async def get_score(request: web.Request) -> web.Response:
     })
 
 
-def _transition_json(t: StageTransition) -> dict[str, Any]:
-    return {"id": t.id, "from": t.from_stage, "to": t.to_stage, "actor": t.actor, "actor_id": t.actor_id,
-            "reason": t.reason, "touchpoint_id": t.touchpoint_id, "occurred_at": iso(t.occurred_at)}
-
-
 @require_token
 async def get_stages(request: web.Request) -> web.Response:
     async with request.app[SESSIONS]() as session:
-        lead = await _lead_or_error(request, session, "stages")
-        if isinstance(lead, web.Response):
-            return lead
-        history = (await session.execute(select(StageTransition).where(StageTransition.lead_id == lead.id)
-                                         .order_by(StageTransition.id))).scalars().all()
-    return web.json_response({"lead_id": lead.id, "stage": lead.stage,
-                              "history": [_transition_json(t) for t in history]})
+        lead = await lead_from_path(request, session, "stages")
+        history = await stage_history(session, lead.id)
+    return json_response({"lead_id": lead.id, "stage": lead.stage,
+                          "history": [transition_json(t) for t in history]})
 
 
-async def _body(request: web.Request) -> dict[str, Any] | web.Response:
+def _bad_field(message: str) -> ApiError:
+    return ApiError(400, "bad_field", message)
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
     raw = await request.content.read(MAX_BODY + 1)
     if len(raw) > MAX_BODY:
-        return error(413, "too_large", "body too large")
+        raise ApiError(413, "too_large", f"请求体不能超过 {MAX_BODY} 字节")
     try:
         body = json.loads(raw or b"null")
     except (ValueError, UnicodeDecodeError):
-        return error(400, "bad_json", "the body must be a JSON object")
+        body = None
     if not isinstance(body, dict):
-        return error(400, "bad_json", "the body must be a JSON object")
+        raise ApiError(400, "bad_json", "请求体须为 JSON 对象")
     for name in ("to", "actor", "reason"):
         if not isinstance(body.get(name), str) or not body[name].strip():
-            return error(400, "bad_field", f"{name} is required (a non-empty string)")
+            raise _bad_field(f"{name} 为必填项（非空字符串）")
     if body["to"] not in STAGES:
-        return error(400, "bad_field", f"to must be one of {', '.join(STAGES)}")
+        raise _bad_field(f"to 须为以下之一：{', '.join(STAGES)}")
     if body["actor"] not in ACTORS or body["actor"] == "system":
-        return error(400, "bad_field", "actor must be sdr or sales")
+        raise _bad_field("actor 须为 sdr 或 sales")
     if not isinstance(body.get("actor_id", ""), str) or len(body.get("actor_id", "")) > 100:
-        return error(400, "bad_field", "actor_id must be a string of at most 100 characters")
+        raise _bad_field("actor_id 须为不超过 100 个字符的字符串")
     if len(body["reason"]) > 2000:
-        return error(400, "bad_field", "reason must be at most 2000 characters")
+        raise _bad_field("reason 不能超过 2000 个字符")
     return body
 
 
@@ -114,21 +97,17 @@ async def _body(request: web.Request) -> dict[str, Any] | web.Response:
 async def change_stage(request: web.Request) -> web.Response:
     """An SDR or salesperson moves a lead: {"to", "actor": "sdr"|"sales", "actor_id", "reason"}."""
     body = await _body(request)
-    if isinstance(body, web.Response):
-        return body
     async with request.app[SESSIONS]() as session, session.begin():
-        lead = await _lead_or_error(request, session, "stage", lock=True)
-        if isinstance(lead, web.Response):
-            return lead
+        lead = await lead_from_path(request, session, "stage", lock=True)
         try:
             move = transition(lead.stage, body["to"], body["actor"], body["reason"], body.get("actor_id", ""))
         except TransitionRefused as exc:
-            return error(409, "transition_refused", str(exc))
-        await apply_transition(session, lead, move, at=utcnow(), touchpoint_id=None)
-        latest = (await session.execute(select(StageTransition).where(StageTransition.lead_id == lead.id)
-                                        .order_by(StageTransition.id.desc()).limit(1))).scalar_one()
-        payload = {"lead_id": lead.id, "stage": lead.stage, "transition": _transition_json(latest)}
-    return web.json_response(payload)
+            raise ApiError(409, "transition_refused", str(exc)) from exc
+        await apply_transition(session, lead, move, at=utcnow(), touchpoint_id=None, events=request.app[EVENTS])
+        latest = await latest_transition(session, lead.id)
+        assert latest is not None  # apply_transition has just written one
+        payload = {"lead_id": lead.id, "stage": lead.stage, "transition": transition_json(latest)}
+    return json_response(payload)
 
 
 def add_score_routes(app: web.Application) -> None:

@@ -1,12 +1,14 @@
 """One batch of ``leadrelay scores recompute``, computed: what to write for each lead and what it changes.
 
-No I/O: the database side (storage/recompute_pg.py for PostgreSQL, storage/recompute_sql.py for any
-SQLAlchemy backend) reads the batch, hands it here, and writes the result in the same transaction. The
-arithmetic is exactly the incremental path's (storage/scores.py: LeadScorer._save and enter_quadrant):
+No I/O: the database side (storage/recompute/pg.py for PostgreSQL, storage/recompute/sql.py for any
+SQLAlchemy backend) reads the batch, hands it here, writes the scores and publishes the batch's
+QuadrantEntered events (leads/events.py) in the same transaction: the subscribers (the quadrant actions,
+storage/repos/quadrant_actions.py, and whatever else the caller registered) get the whole batch in one call.
+The arithmetic is exactly the incremental path's (storage/repos/scores.py: LeadScorer._save):
 ``model.replay`` of the lead's scored touchpoints (as ``fold``: already in replay's order, they are stepped
-through without sorting again), ``model.ability``, ``model.motivation(state, now)``,
-``rules.quadrant`` and ``quadrant_effects`` with the lead's stage, so a recomputed row is the row the
-incremental path would have written at ``now``.
+through without sorting again), ``model.ability``, ``model.motivation(state, now)``, ``rules.quadrant``, and
+the same event with the lead's stage, so a recomputed row is the row the incremental path would have written
+at ``now``.
 """
 
 from __future__ import annotations
@@ -19,7 +21,8 @@ from dataclasses import dataclass, field, fields
 from datetime import datetime
 from typing import Any
 
-from leads.lifecycle import Transition, quadrant_effects
+from leads.events import QuadrantEntered
+from leads.lifecycle import quadrant_effects
 from leads.scoring import MotivationState, ScoreEvent, ScoreModel
 from leads.scoring_rules import MotivationRule
 
@@ -52,9 +55,7 @@ class BatchResult:
     stage_changes: int = 0
     # lead_id, ability, motivation, quadrant, state (MotivationState.to_json())
     scores: list[tuple[int, float, float, str, dict[str, Any]]] = field(default_factory=list)
-    tags_removed: list[tuple[int, str]] = field(default_factory=list)
-    tags_added: list[tuple[int, str]] = field(default_factory=list)
-    moves: list[tuple[int, Transition]] = field(default_factory=list)
+    entered: list[QuadrantEntered] = field(default_factory=list)  # published with the batch's writes
 
     def add(self, other: BatchResult) -> None:
         """Count ``other`` in (the rows stay with it)."""
@@ -66,7 +67,7 @@ class BatchResult:
 
 def score_batch(model: ScoreModel, leads: list[LeadRow], events: Mapping[int, list[ScoreEvent]], now: datetime,
                 ability_of: AbilityCache | None = None) -> BatchResult:
-    """Scores and quadrant effects for ``leads`` (ascending ids) from their scored events at ``now``."""
+    """Scores and quadrant changes for ``leads`` (ascending ids) from their scored events at ``now``."""
     out = BatchResult(leads_seen=len(leads), last_lead_id=leads[-1].id if leads else 0)
     rules = model.rules
     actions = rules.actions
@@ -83,12 +84,10 @@ def score_batch(model: ScoreModel, leads: list[LeadRow], events: Mapping[int, li
         if quadrant == lead.quadrant:
             continue
         out.quadrant_changes += 1
-        effects = quadrant_effects(lead.quadrant, quadrant, lead.stage, actions)
-        out.tags_removed.extend((lead.id, tag) for tag in effects.remove_tags)
-        out.tags_added.extend((lead.id, tag) for tag in effects.add_tags)
-        if effects.transition is not None:
+        out.entered.append(QuadrantEntered(lead.id, lead.quadrant, quadrant, lead.stage, now))
+        # For the report (a dry run publishes nothing): the moves the quadrant actions make of this event.
+        if quadrant_effects(lead.quadrant, quadrant, lead.stage, actions).transition is not None:
             out.stage_changes += 1
-            out.moves.append((lead.id, effects.transition))
     return out
 
 

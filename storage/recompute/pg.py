@@ -3,9 +3,11 @@
 One batch = the surviving leads with ids in (lo, hi] = one transaction: lock them (``FOR UPDATE``, ascending
 ids: a concurrent incremental update locks its lead the same way, so it waits or goes first, never
 interleaves), read their stored scores, take their scored touchpoints from the snapshot stream
-(storage/recompute_stream.py; leads whose touchpoints changed since are read again under the lock), compute
-(storage/recompute_batch.py), write every row in a few set-based statements (``unnest`` arrays, one round
-trip each) and advance the run's progress. A dry run reads everything from the snapshot and locks nothing.
+(storage/recompute/stream.py; leads whose touchpoints changed since are read again under the lock), compute
+(storage/recompute/batch.py), write the scores in one set-based statement (``unnest`` arrays, one round
+trip), publish the batch's QuadrantEntered events to the subscribers (they run on the SQLAlchemy side of the
+same connection, inside the batch's transaction: storage/recompute/stream.paired) and advance the run's
+progress. A dry run reads everything from the snapshot, locks nothing and publishes nothing.
 """
 
 from __future__ import annotations
@@ -16,6 +18,9 @@ from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from leads.events import DomainEvents
 from leads.scoring import ScoreModel
 from storage.recompute.batch import (
     AbilityCache,
@@ -28,6 +33,7 @@ from storage.recompute.batch import (
     score_batch,
 )
 from storage.recompute.stream import COLUMNS, COUNTS, Snapshot
+from storage.repos.events import EventTx
 
 NO_UPPER_BOUND = 2**63 - 1
 
@@ -42,14 +48,6 @@ FROM unnest($1::bigint[], $2::float8[], $3::float8[], $4::text[], $5::text[])
   AS u(lead_id, ability, motivation, quadrant, state)
 ON CONFLICT (lead_id) DO UPDATE SET ability = EXCLUDED.ability, motivation = EXCLUDED.motivation,
   quadrant = EXCLUDED.quadrant, rules = EXCLUDED.rules, state = EXCLUDED.state, scored_at = EXCLUDED.scored_at"""
-_UNTAG = """DELETE FROM lead_tags t USING unnest($1::bigint[], $2::text[]) AS d(lead_id, tag)
-WHERE t.lead_id = d.lead_id AND t.tag = d.tag"""
-_TAG = """INSERT INTO lead_tags (lead_id, tag, created_at)
-SELECT lead_id, tag, $3 FROM unnest($1::bigint[], $2::text[]) AS u(lead_id, tag) ON CONFLICT DO NOTHING"""
-_STAGE = "UPDATE leads SET stage = u.stage FROM unnest($1::bigint[], $2::text[]) AS u(id, stage) WHERE leads.id = u.id"
-_MOVES = """INSERT INTO stage_transitions (lead_id, from_stage, to_stage, actor, actor_id, reason, touchpoint_id,
-  occurred_at)
-SELECT u.*, NULL, $7 FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[]) AS u"""
 # Progress only moves on from where this batch started: if another recompute took the run over (or a
 # newer one superseded it) the update matches nothing and the batch rolls back instead of counting twice.
 _PROGRESS = """UPDATE score_recompute_runs SET last_lead_id = $3, leads_seen = leads_seen + $4,
@@ -67,9 +65,13 @@ class RunTakenOver(RuntimeError):
 
 
 class PgBatches:
-    def __init__(self, conns: list[Any], snapshot: Snapshot, model: ScoreModel, *, now: datetime, dry_run: bool,
-                 run_id: int | None, ordered: bool = False) -> None:
-        self.conns = conns  # asyncpg connections: while one batch commits, the next is computed on another
+    def __init__(self, conns: list[tuple[Any, AsyncConnection]], snapshot: Snapshot, model: ScoreModel, *,
+                 now: datetime, dry_run: bool, run_id: int | None, events: DomainEvents[EventTx],
+                 ordered: bool = False) -> None:
+        # (asyncpg, SQLAlchemy) sides of a connection (stream.paired): while one batch commits, the next is
+        # computed on another.
+        self.conns = conns
+        self.events = events
         self.snapshot = snapshot
         self.model = model
         self.now = now
@@ -93,7 +95,7 @@ class PgBatches:
         finishing: asyncio.Future[BatchResult] | None = None
         try:
             for i, (k, lo, hi) in enumerate(ranges):
-                conn = self.conns[i % len(self.conns)]
+                conn, core = self.conns[i % len(self.conns)]
                 tx = conn.transaction()
                 await tx.start()
                 try:
@@ -107,7 +109,7 @@ class PgBatches:
                     await tx.rollback()
                     raise
                 # PostgreSQL writes this batch while Python computes the next one.
-                finishing = asyncio.ensure_future(self._finish(conn, tx, k, lo, result))
+                finishing = asyncio.ensure_future(self._finish(conn, core, tx, k, lo, result))
             if finishing is not None:
                 previous, finishing = finishing, None
                 done(await previous)
@@ -129,9 +131,11 @@ class PgBatches:
         with no_gc():
             return self._compute(leads, stored, events, lo, hi)
 
-    async def _finish(self, conn: Any, tx: Any, k: int, lo: int, result: BatchResult) -> BatchResult:
+    async def _finish(self, conn: Any, core: AsyncConnection, tx: Any, k: int, lo: int,
+                      result: BatchResult) -> BatchResult:
         try:
             await self._write(conn, result)
+            await EventTx(core, self.events).publish(result.entered)
             await self._advance(conn, k, lo, result)
         except BaseException:
             await tx.rollback()
@@ -164,20 +168,10 @@ class PgBatches:
         return result
 
     async def _write(self, conn: Any, result: BatchResult) -> None:
-        now = self.now
         if result.scores:
             ids, abilities, motivations, quadrants, states = zip(*result.scores, strict=True)
             await conn.execute(_UPSERT, ids, abilities, motivations, quadrants, [json.dumps(s) for s in states],
-                               self.model.fingerprint, now)
-        if result.tags_removed:
-            await conn.execute(_UNTAG, *zip(*result.tags_removed, strict=True))
-        if result.tags_added:
-            await conn.execute(_TAG, *zip(*result.tags_added, strict=True), now)
-        if result.moves:
-            moves = [(lead_id, m.from_stage, m.to_stage, m.actor, m.actor_id, m.reason) for lead_id, m in result.moves]
-            columns = list(zip(*moves, strict=True))
-            await conn.execute(_STAGE, columns[0], columns[2])
-            await conn.execute(_MOVES, *columns, now)
+                               self.model.fingerprint, self.now)
 
     async def _advance(self, conn: Any, k: int, lo: int, result: BatchResult) -> None:
         deadline = asyncio.get_running_loop().time() + _WAIT_S

@@ -4,7 +4,7 @@ Needed after the scoring rules change (stored states were built with other rules
 are processed in batches in id order, each batch one transaction that also records the run's progress in
 ``score_recompute_runs``: an interrupted run resumes after the last committed batch (``restart`` starts
 over), and a crash can neither lose nor double-count a batch. Deterministic: the same touchpoints, profile,
-rules and ``now`` always give the same rows, equal to what the incremental path (storage/scores.py) writes.
+rules and ``now`` always give the same rows, equal to what the incremental path (storage/repos/scores.py) writes.
 """
 
 from __future__ import annotations
@@ -18,12 +18,15 @@ from datetime import datetime
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from leads.events import DomainEvents
 from leads.scoring import ScoreModel
 from storage.models import ScoreRecomputeRun, utcnow
 from storage.recompute.batch import BatchResult, detail_kinds, no_gc
 from storage.recompute.pg import NO_UPPER_BOUND, PgBatches, RunTakenOver
 from storage.recompute.sql import SqlBatches
-from storage.recompute.stream import Snapshot, driver
+from storage.recompute.stream import Snapshot, paired
+from storage.repos.events import EventTx
+from storage.repos.quadrant_actions import standard_events
 
 __all__ = ["RecomputeReport", "RunTakenOver", "recompute"]
 
@@ -53,14 +56,17 @@ class RecomputeReport:
 
 async def recompute(engine: AsyncEngine, model: ScoreModel, *, now: datetime, dry_run: bool = False,
                     batch_size: int = 5000, restart: bool = False, max_batches: int | None = None,
-                    workers: int = 1) -> RecomputeReport:
+                    workers: int = 1, events: DomainEvents[EventTx] | None = None) -> RecomputeReport:
     """Rebuild scores (or, with ``dry_run``, count what would change and write nothing at all).
 
     ``max_batches`` stops early (the run stays resumable); ``workers`` > 1 splits the leads over that many
-    processes (PostgreSQL only, storage/recompute_workers.py).
+    processes (PostgreSQL only, storage/recompute/workers.py). ``events`` hears each batch's quadrant
+    changes in the batch's transaction; by default the quadrant actions of ``model``'s rules. With workers it
+    is pickled to them, so its subscribers must be picklable (module-level functions, plain values).
     """
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
+    events = events if events is not None else standard_events(model.rules.actions)
     started = time.perf_counter()
     report = RecomputeReport(dry_run=dry_run)
     if not dry_run:
@@ -73,9 +79,10 @@ async def recompute(engine: AsyncEngine, model: ScoreModel, *, now: datetime, dr
             from storage.recompute.workers import run_parallel
 
             await run_parallel(engine, model, report, now=now, batch_size=batch_size, max_batches=max_batches,
-                               workers=workers)
+                               workers=workers, events=events)
         else:
-            await run_batches(engine, model, report, now=now, batch_size=batch_size, max_batches=max_batches)
+            await run_batches(engine, model, report, now=now, batch_size=batch_size, max_batches=max_batches,
+                              events=events)
     if report.finished and report.run_id is not None:
         await finish_run(engine, report.run_id)
     report.seconds = time.perf_counter() - started
@@ -83,14 +90,14 @@ async def recompute(engine: AsyncEngine, model: ScoreModel, *, now: datetime, dr
 
 
 async def run_batches(engine: AsyncEngine, model: ScoreModel, report: RecomputeReport, *, now: datetime,
-                      batch_size: int, max_batches: int | None) -> None:
+                      batch_size: int, max_batches: int | None, events: DomainEvents[EventTx]) -> None:
     """Batch after batch in one process, from ``report.resumed_from`` on."""
     if engine.dialect.name == "postgresql":
-        await _run_pg(engine, model, report, now=now, batch_size=batch_size, max_batches=max_batches)
+        await _run_pg(engine, model, report, now=now, batch_size=batch_size, max_batches=max_batches, events=events)
         return
     after, done = report.resumed_from, 0
     async with engine.connect() as conn:
-        batches = SqlBatches(conn, model, now=now, dry_run=report.dry_run, run_id=report.run_id)
+        batches = SqlBatches(conn, model, now=now, dry_run=report.dry_run, run_id=report.run_id, events=events)
         while max_batches is None or done < max_batches:
             result = await batches.run(after, batch_size)
             if result is None:
@@ -101,15 +108,16 @@ async def run_batches(engine: AsyncEngine, model: ScoreModel, report: RecomputeR
 
 
 async def _run_pg(engine: AsyncEngine, model: ScoreModel, report: RecomputeReport, *, now: datetime,
-                  batch_size: int, max_batches: int | None) -> None:
+                  batch_size: int, max_batches: int | None, events: DomainEvents[EventTx]) -> None:
     async with AsyncExitStack() as stack:
         snapshot = await stack.enter_async_context(Snapshot(engine))
         ranges = batch_ranges(report.resumed_from, await snapshot.plan(report.resumed_from, batch_size))
         if max_batches is not None:
             ranges = ranges[:max_batches]
         await snapshot.start(report.resumed_from, sorted(model.scored_kinds), detail_kinds(model))
-        conns = [await driver(stack, engine) for _ in range(1 if report.dry_run else 2)]
-        batches = PgBatches(conns, snapshot, model, now=now, dry_run=report.dry_run, run_id=report.run_id)
+        conns = [await paired(stack, engine) for _ in range(1 if report.dry_run else 2)]
+        batches = PgBatches(conns, snapshot, model, now=now, dry_run=report.dry_run, run_id=report.run_id,
+                            events=events)
         await batches.run_all([(k, lo, hi) for k, (lo, hi) in enumerate(ranges)], report.add)
         report.finished = bool(ranges) and ranges[-1][1] == NO_UPPER_BOUND
 

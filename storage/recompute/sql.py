@@ -10,20 +10,23 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, insert, select, tuple_, update
+from sqlalchemy import select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from leads.events import DomainEvents
 from leads.scoring import ScoreModel
-from storage.models import Lead, LeadScore, LeadTag, ScoreRecomputeRun, StageTransition, Touchpoint
+from storage.models import Lead, LeadScore, ScoreRecomputeRun, Touchpoint
 from storage.recompute.batch import BatchResult, LeadRow, group_events, score_batch
 from storage.recompute.pg import NO_UPPER_BOUND, RunTakenOver
+from storage.repos.events import EventTx
 
 
 class SqlBatches:
     def __init__(self, conn: AsyncConnection, model: ScoreModel, *, now: datetime, dry_run: bool,
-                 run_id: int | None) -> None:
+                 run_id: int | None, events: DomainEvents[EventTx]) -> None:
         self.conn = conn
+        self.tx = EventTx(conn, events)  # subscribers run in the batch's transaction, on its connection
         self.model = model
         self.now = now
         self.dry_run = dry_run
@@ -69,18 +72,7 @@ class SqlBatches:
             name: stmt.excluded[name] for name in ("ability", "motivation", "quadrant", "rules", "state", "scored_at")
         }), [{"lead_id": i, "ability": a, "motivation": m, "quadrant": q, "rules": fingerprint, "state": s,
               "scored_at": now} for i, a, m, q, s in result.scores])
-        if result.tags_removed:
-            await conn.execute(delete(LeadTag).where(tuple_(LeadTag.lead_id, LeadTag.tag).in_(result.tags_removed)))
-        if result.tags_added:
-            await conn.execute(self._insert(LeadTag).on_conflict_do_nothing(),
-                               [{"lead_id": i, "tag": t, "created_at": now} for i, t in result.tags_added])
-        for lead_id, move in result.moves:
-            await conn.execute(update(Lead).where(Lead.id == lead_id).values(stage=move.to_stage))
-        if result.moves:
-            await conn.execute(insert(StageTransition), [
-                {"lead_id": lead_id, "from_stage": m.from_stage, "to_stage": m.to_stage, "actor": m.actor,
-                 "actor_id": m.actor_id, "reason": m.reason, "touchpoint_id": None, "occurred_at": now}
-                for lead_id, m in result.moves])
+        await self.tx.publish(result.entered)
         run = ScoreRecomputeRun
         done = await conn.execute(update(run).where(
             run.id == self.run_id, run.last_lead_id == after, run.status == "running").values(

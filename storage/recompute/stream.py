@@ -8,7 +8,7 @@ dozens of times over. Instead one query streams every scored touchpoint in (lead
 A touchpoint committed after that snapshot is not in the stream. So the snapshot is exported to a second
 connection, which counts each lead's touchpoints as of the snapshot (index-only); the batch counts them
 again after locking its leads, and a lead whose count differs is read again under the lock
-(storage/recompute_pg.py). Touchpoints are never deleted, and a merge moves them (the count changes), so an
+(storage/recompute/pg.py). Touchpoints are never deleted, and a merge moves them (the count changes), so an
 equal count means the same touchpoints.
 """
 
@@ -20,7 +20,7 @@ from contextlib import AsyncExitStack
 from operator import itemgetter
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 # $3: the kinds whose details matter (recompute_batch.detail_kinds); other details are not even sent.
 COLUMNS = "lead_id, id, kind, occurred_at, channel, scene, CASE WHEN kind = ANY($3::text[]) THEN detail::text END"
@@ -38,6 +38,15 @@ async def driver(stack: AsyncExitStack, engine: AsyncEngine) -> Any:
     """A pooled connection's asyncpg connection, returned to the pool when ``stack`` closes."""
     conn = await stack.enter_async_context(engine.connect())
     return (await conn.get_raw_connection()).driver_connection
+
+
+async def paired(stack: AsyncExitStack, engine: AsyncEngine) -> tuple[Any, AsyncConnection]:
+    """One pooled connection seen two ways: asyncpg (the batch's transaction, the set-based score writes) and
+    SQLAlchemy (for domain-event subscribers). The SQLAlchemy side is in AUTOCOMMIT: it begins no transaction
+    of its own, so its statements run inside the one the asyncpg side started."""
+    conn = await stack.enter_async_context(engine.connect())
+    await conn.execution_options(isolation_level="AUTOCOMMIT")
+    return (await conn.get_raw_connection()).driver_connection, conn
 
 
 class Snapshot:

@@ -1,7 +1,7 @@
 """``leadrelay scores recompute --workers N`` on PostgreSQL: the batches shared round-robin by N processes.
 
 The scoring is pure Python and one process keeps one core busy; PostgreSQL has work of its own (the sort,
-the writes). Each worker streams only its own batches' touchpoints (storage/recompute_stream.py) and runs
+the writes). Each worker streams only its own batches' touchpoints (storage/recompute/stream.py) and runs
 them exactly as a single process would, with one addition that keeps the run's progress a prefix of the
 batches: a batch commits only after the one before it (the other worker's) has, so an interrupted run never
 leaves a gap and resumes as usual. A worker that fails stops the others (their open batches roll back).
@@ -18,11 +18,13 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from leads.events import DomainEvents
 from leads.scoring import ScoreModel
 from leads.scoring_rules import ScoringRules
 from storage.recompute.batch import BatchResult, detail_kinds, no_gc
 from storage.recompute.pg import NO_UPPER_BOUND, PgBatches
-from storage.recompute.stream import Snapshot, driver
+from storage.recompute.stream import Snapshot, paired
+from storage.repos.events import EventTx
 
 
 @dataclass(frozen=True)
@@ -37,10 +39,11 @@ class Job:
     batches: int  # how many of them to run (max_batches)
     worker: int
     workers: int
+    events: DomainEvents[EventTx]  # pickled: its subscribers run in this worker's batch transactions
 
 
 async def run_parallel(engine: AsyncEngine, model: ScoreModel, report: Any, *, now: datetime, batch_size: int,
-                       max_batches: int | None, workers: int) -> None:
+                       max_batches: int | None, workers: int, events: DomainEvents[EventTx]) -> None:
     from storage.recompute.run import batch_ranges, run_batches
 
     async with engine.connect() as conn:  # plan on the current data; each worker then takes its snapshot
@@ -52,11 +55,12 @@ async def run_parallel(engine: AsyncEngine, model: ScoreModel, report: Any, *, n
     count = len(ranges) if max_batches is None else min(max_batches, len(ranges))
     workers = min(workers, count)
     if workers < 2:
-        await run_batches(engine, model, report, now=now, batch_size=batch_size, max_batches=max_batches)
+        await run_batches(engine, model, report, now=now, batch_size=batch_size, max_batches=max_batches,
+                          events=events)
         return
     url = engine.url.render_as_string(hide_password=False)
-    jobs = [Job(url, model.rules, now, report.dry_run, report.run_id, report.resumed_from, bounds, count, w, workers)
-            for w in range(workers)]
+    jobs = [Job(url, model.rules, now, report.dry_run, report.run_id, report.resumed_from, bounds, count, w, workers,
+                events) for w in range(workers)]
     for result in await _run_processes(jobs):
         report.add(result)
     report.finished = ranges[count - 1][1] == NO_UPPER_BOUND
@@ -94,7 +98,7 @@ async def _run_processes(jobs: list[Job]) -> list[BatchResult]:
 
 def _main(job: Job, send: Any) -> None:
     try:
-        with no_gc():  # as in the parent (storage/recompute.py)
+        with no_gc():  # as in the parent (storage/recompute/run.py)
             result = asyncio.run(_work(job))
         send.send(result)
     except BaseException as exc:  # noqa: BLE001 - reported to the parent, which re-raises it
@@ -115,9 +119,9 @@ async def _work(job: Job) -> BatchResult:
             snapshot = await stack.enter_async_context(Snapshot(engine))
             await snapshot.start(job.after, sorted(model.scored_kinds), detail_kinds(model),
                                  bounds=[job.after, *job.bounds], worker=job.worker, workers=job.workers)
-            conns = [await driver(stack, engine) for _ in range(1 if job.dry_run else 2)]
+            conns = [await paired(stack, engine) for _ in range(1 if job.dry_run else 2)]
             batches = PgBatches(conns, snapshot, model, now=job.now, dry_run=job.dry_run, run_id=job.run_id,
-                                ordered=True)
+                                events=job.events, ordered=True)
             mine = [(k, lo, hi) for k, (lo, hi) in enumerate(batch_ranges(job.after, job.bounds)[:job.batches])
                     if k % job.workers == job.worker]
             await batches.run_all(mine, total.add)

@@ -11,6 +11,7 @@ from sqlalchemy import delete, or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from leads.events import DomainEvents
 from leads.identity import PHONE, IdentityKey, KnownLead, ResolutionPlan, plan_resolution
 from leads.scoring import ScoreEvent, ScoreModel
 from leads.sources import Source
@@ -27,18 +28,20 @@ from storage.models import (
     Touchpoint,
     utcnow,
 )
+from storage.repos.events import EventTx
 from storage.repos.scores import LeadScorer
 
 
 class LeadRepository:
     def __init__(self, session: AsyncSession, scoring: ScoreModel | None = None,
-                 clock: Callable[[], datetime] = utcnow) -> None:
-        """With a scoring model, every touchpoint and profile change updates the lead's scores and stage."""
+                 clock: Callable[[], datetime] = utcnow, events: DomainEvents[EventTx] | None = None) -> None:
+        """With a scoring model, every touchpoint and profile change updates the lead's scores, and what that
+        changes is published to ``events`` (by default the quadrant actions of the model's rules)."""
         self.session = session
         name = session.bind.dialect.name if session.bind is not None else "sqlite"
         self._insert = postgresql.insert if name == "postgresql" else sqlite.insert
         self._locking = name == "postgresql"
-        self.scorer = LeadScorer(session, scoring, clock) if scoring is not None else None
+        self.scorer = LeadScorer(session, scoring, clock, events) if scoring is not None else None
         self._locked: list[Lead | LeadScore] = []
 
     async def resolve(self, observed: list[IdentityKey], *, now: datetime, inbox_id: int | None,

@@ -2,33 +2,38 @@
 
 The arithmetic is leads/scoring.py's; this reads the stored state, applies the new touchpoint (or replays
 the lead's scored touchpoints when the state cannot take it: none yet, other rules, an out-of-order event,
-a merge) and writes the result. Entering a quadrant runs its actions (leads/lifecycle.py).
+a merge) and writes the result. Entering another quadrant is published as a QuadrantEntered domain event
+(leads/events.py) in the same transaction; what follows (the quadrant actions, storage/repos/quadrant_actions.py,
+and whatever else subscribed at start-up) is the subscribers' business, not the scorer's.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable
 from datetime import datetime
 
 from sqlalchemy import delete, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from leads.lifecycle import MERGED, Transition, consent_transition, quadrant_effects
+from leads.events import DomainEvents, QuadrantEntered, StageChanged
+from leads.lifecycle import MERGED, consent_transition
 from leads.scoring import MotivationState, ScoreEvent, ScoreModel
-from storage.models import Lead, LeadScore, LeadTag, StageTransition, Touchpoint, utcnow
+from storage.models import Lead, LeadScore, Touchpoint, utcnow
+from storage.repos.events import EventTx
+from storage.repos.quadrant_actions import standard_events
+from storage.repos.stages import apply_transition, change_stages
 
-log = logging.getLogger(__name__)
+__all__ = ["LeadScorer", "apply_transition", "current_state", "scored_events"]
 
 
 class LeadScorer:
-    def __init__(self, session: AsyncSession, model: ScoreModel, clock: Callable[[], datetime] = utcnow) -> None:
+    def __init__(self, session: AsyncSession, model: ScoreModel, clock: Callable[[], datetime] = utcnow,
+                 events: DomainEvents[EventTx] | None = None) -> None:
+        """``events``: who hears what scoring reports; by default the quadrant actions of ``model``'s rules."""
         self.session = session
         self.model = model
         self.clock = clock
-        dialect = session.bind.dialect.name if session.bind is not None else "sqlite"
-        self._insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        self.tx = EventTx(session, events if events is not None else standard_events(model.rules.actions))
         # Profile attributes ability rules read: only a change to one of them can change a score.
         self.attributes = frozenset(r.attribute for r in model.rules.ability)
 
@@ -39,7 +44,7 @@ class LeadScorer:
         """Opting out makes the lead Unsubscribed; opting in again brings it back."""
         move = consent_transition(f"consent_{consent}", lead.stage)
         if move is not None:
-            await apply_transition(self.session, lead, move, at=at, touchpoint_id=None)
+            await change_stages(self.tx, [StageChanged.of(lead.id, move, at)])
 
     async def touchpoint(self, lead: Lead, event: ScoreEvent) -> None:
         """A new touchpoint on ``lead``: update its scores (and stage) incrementally."""
@@ -66,7 +71,7 @@ class LeadScorer:
         await self._save(lead, row, await self._replay(lead.id), None)
 
     async def new_lead(self, lead: Lead) -> None:
-        """A lead created just now: no history to read; its first quadrant's actions run."""
+        """A lead created just now: no history to read; it enters its first quadrant."""
         await self._save(lead, None, MotivationState(), None)
 
     async def forget(self, lead_id: int) -> None:
@@ -90,8 +95,8 @@ class LeadScorer:
             for key, value in values.items():
                 setattr(row, key, value)
         await self.session.flush()
-        await enter_quadrant(self.session, self._insert, lead, old_quadrant, quadrant,
-                             self.model.rules.actions, at=now, touchpoint_id=touchpoint_id)
+        if quadrant != old_quadrant:
+            await self.tx.publish([QuadrantEntered(lead.id, old_quadrant, quadrant, lead.stage, now, touchpoint_id)])
 
 
 async def current_state(session: AsyncSession, model: ScoreModel, lead_id: int,
@@ -111,27 +116,3 @@ async def scored_events(session: AsyncSession, lead_id: int, kinds: frozenset[st
         .where(Touchpoint.lead_id == lead_id, Touchpoint.kind.in_(sorted(kinds)))
     )).all()
     return [ScoreEvent(r.id, r.kind, r.occurred_at, r.channel, r.scene, r.detail or {}) for r in rows]
-
-
-async def enter_quadrant(session: AsyncSession, insert: Callable, lead: Lead, old: str | None, new: str,
-                         actions: dict[str, tuple[str, ...]], *, at: datetime, touchpoint_id: int | None) -> None:
-    effects = quadrant_effects(old, new, lead.stage, actions)
-    if effects.remove_tags:
-        await session.execute(delete(LeadTag).where(LeadTag.lead_id == lead.id, LeadTag.tag.in_(effects.remove_tags)))
-    if effects.add_tags:
-        await session.execute(insert(LeadTag).values(
-            [{"lead_id": lead.id, "tag": t, "created_at": at} for t in effects.add_tags]).on_conflict_do_nothing())
-    for journey in effects.journeys:
-        log.info("lead %s entered %s: journey %r is configured but journeys are not built yet", lead.id, new, journey)
-    if effects.transition is not None:
-        await apply_transition(session, lead, effects.transition, at=at, touchpoint_id=touchpoint_id)
-
-
-async def apply_transition(session: AsyncSession, lead: Lead, move: Transition, *, at: datetime,
-                           touchpoint_id: int | None) -> None:
-    """Record a transition the lifecycle allowed (leads.lifecycle.transition checked it)."""
-    lead.stage = move.to_stage
-    session.add(StageTransition(lead_id=lead.id, from_stage=move.from_stage, to_stage=move.to_stage,
-                                actor=move.actor, actor_id=move.actor_id, reason=move.reason,
-                                touchpoint_id=touchpoint_id, occurred_at=at))
-    await session.flush()

@@ -8,17 +8,17 @@ import uuid
 import asyncpg
 import pytest
 
-from bot.app import SchemaOutdated, create_app
+from bot.app import SchemaOutdated
 from bot.cli import main
 from bot.ingress.simulate import OASimulator, oa_event, oa_text
 from bot.keys import ENGINE
 from storage.models import InboxEvent, Touchpoint
-from tests.support.fixtures import PG_ADMIN_DSN
-from tests.support.helpers import OA_AES_KEY, OA_APP_ID, OA_TOKEN, count, make_config, wait_processed
+from tests.support.backends import PG_ADMIN_DSN
+from tests.support.helpers import OA_AES_KEY, OA_APP_ID, OA_TOKEN, count, wait_processed
 
 
-async def test_plaintext_mode_accepts_unencrypted_messages(aiohttp_client, backend):
-    client = await aiohttp_client(create_app(make_config(backend, wechat={"encoding_aes_key": ""})))
+async def test_plaintext_mode_accepts_unencrypted_messages(app_client):
+    client = await app_client(wechat={"encoding_aes_key": ""})
     req = OASimulator(OA_TOKEN, OA_APP_ID).post(oa_event("o_plain", "subscribe", "qrscene_expo2026"))
     resp = await client.post(f"/wechat/callback?{req.query}", data=req.body)
     assert resp.status == 200
@@ -28,17 +28,17 @@ async def test_plaintext_mode_accepts_unencrypted_messages(aiohttp_client, backe
     assert await count(engine, Touchpoint, Touchpoint.channel == "expo") == 1
 
 
-async def test_plaintext_mode_refuses_encrypted_messages(aiohttp_client, backend):
-    client = await aiohttp_client(create_app(make_config(backend, wechat={"encoding_aes_key": ""})))
+async def test_plaintext_mode_refuses_encrypted_messages(app_client):
+    client = await app_client(wechat={"encoding_aes_key": ""})
     req = OASimulator(OA_TOKEN, OA_APP_ID, OA_AES_KEY).post(oa_text("o1", "hi", 1))
     resp = await client.post(f"/wechat/callback?{req.query}", data=req.body)
     assert resp.status == 400
     assert await count(client.server.app[ENGINE], InboxEvent) == 0
 
 
-async def test_compatible_mode_uses_the_encrypted_copy(aiohttp_client, backend):
+async def test_compatible_mode_uses_the_encrypted_copy(app_client):
     """Compatible mode sends plaintext fields and Encrypt side by side; only the signed, encrypted copy counts."""
-    client = await aiohttp_client(create_app(make_config(backend)))
+    client = await app_client()
     req = OASimulator(OA_TOKEN, OA_APP_ID, OA_AES_KEY).post(oa_text("o_real", "真的", 424242))
     forged_plain = "<ToUserName><![CDATA[gh]]></ToUserName><FromUserName><![CDATA[o_forged]]></FromUserName>" \
                    "<CreateTime>1</CreateTime><MsgType><![CDATA[text]]></MsgType><MsgId>1</MsgId>"
@@ -51,9 +51,8 @@ async def test_compatible_mode_uses_the_encrypted_copy(aiohttp_client, backend):
     assert await count(engine, InboxEvent, InboxEvent.from_user == "o_forged") == 0
 
 
-async def test_healthz_reports_an_unreachable_redis(aiohttp_client, backend):
-    cfg = make_config(backend, redis={"url": "redis://127.0.0.1:1/0"})
-    client = await aiohttp_client(create_app(cfg))
+async def test_healthz_reports_an_unreachable_redis(app_client):
+    client = await app_client(redis={"url": "redis://127.0.0.1:1/0"})
     resp = await client.get("/healthz")
     assert resp.status == 503
     body = await resp.json()
@@ -82,11 +81,11 @@ def _config_file(tmp_path, url: str):
     return path
 
 
-async def test_serve_refuses_an_unmigrated_postgresql_database(aiohttp_client, backend, empty_pg_database):
+async def test_serve_refuses_an_unmigrated_postgresql_database(app_client, backend, empty_pg_database):
     if not backend.is_production:
         pytest.skip("SQLite databases are upgraded automatically")
     with pytest.raises(SchemaOutdated, match="leadrelay db upgrade"):
-        await aiohttp_client(create_app(make_config(backend, database={"url": empty_pg_database})))
+        await app_client(database={"url": empty_pg_database})
 
 
 def test_db_upgrade_command_migrates_postgresql(tmp_path, empty_pg_database, redis_available):

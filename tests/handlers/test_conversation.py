@@ -9,24 +9,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from bot.app import create_app
 from bot.ingress.security import Envelope
 from bot.ingress.simulate import decrypt_reply, oa_event, oa_text
 from bot.keys import ENGINE
 from storage.models import ContentItemRow, Handoff, Identity, InboxEvent, Lead, Touchpoint
-from tests.support.helpers import (
-    API_TOKEN,
-    OA_AES_KEY,
-    OA_APP_ID,
-    OA_TOKEN,
-    count,
-    lead_ids,
-    make_config,
-    oa_sim,
-    wait_processed,
-)
+from tests.support.calls import AUTH, send_oa
+from tests.support.helpers import OA_AES_KEY, OA_APP_ID, OA_TOKEN, count, lead_ids, wait_processed
 
-AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 ENVELOPE = Envelope(OA_TOKEN, OA_AES_KEY, OA_APP_ID, work=False)
 PRICING_URL = "https://example.com/pricing-guide"
 
@@ -49,13 +38,12 @@ SECTIONS: dict[str, Any] = {
 
 
 @pytest.fixture
-async def client(aiohttp_client, backend):
-    return await aiohttp_client(create_app(make_config(backend, **SECTIONS)))
+async def client(app_client):
+    return await app_client(**SECTIONS)
 
 
 async def say(client, xml: str) -> str:
-    req = oa_sim().post(xml)
-    resp = await client.post(f"/wechat/callback?{req.query}", data=req.body)
+    resp = await send_oa(client, xml)
     assert resp.status == 200
     return decrypt_reply(ENVELOPE, await resp.read())
 
@@ -247,20 +235,20 @@ async def test_after_unsubscribing_no_marketing_message_is_sent(client):
     assert await send("after") == "suppressed"
 
 
-async def test_content_file_is_loaded_at_start_up(aiohttp_client, backend, tmp_path):
+async def test_content_file_is_loaded_at_start_up(app_client, tmp_path):
     path = tmp_path / "content.toml"
     path.write_text('[[items]]\nid = "webinar-0312"\nkind = "livestream"\ntitle = "3月12日直播：HR 数字化"\n'
                     'url = "https://example.com/live"\nstage = "consideration"\n', encoding="utf-8")
-    client = await aiohttp_client(create_app(make_config(backend, content={"file": str(path)})))
+    client = await app_client(content={"file": str(path)})
     listed = (await (await client.get("/api/content", headers=AUTH)).json())["items"]
     assert [(i["id"], i["kind"]) for i in listed] == [("webinar-0312", "livestream")]
 
 
-async def test_a_bad_content_file_stops_start_up_naming_the_key(aiohttp_client, backend, tmp_path):
+async def test_a_bad_content_file_stops_start_up_naming_the_key(app_client, tmp_path):
     from bot.errors import ConfigError
 
     path = tmp_path / "content.toml"
     path.write_text('[[items]]\nid = "x"\nkind = "podcast"\ntitle = "t"\nurl = "https://e.com"\n', encoding="utf-8")
     with pytest.raises(ConfigError) as info:
-        await aiohttp_client(create_app(make_config(backend, content={"file": str(path)})))
+        await app_client(content={"file": str(path)})
     assert info.value.key == "content.file.items[0].kind"

@@ -8,18 +8,15 @@ from datetime import UTC, datetime
 import pytest
 from sqlalchemy import select
 
-from bot.app import create_app
 from bot.ingress.simulate import oa_event, oa_text, wecom_contact_event
 from bot.keys import ENGINE, SESSIONS
 from leads.identity import OA_OPENID, PHONE, UNIONID, WECOM_EXTERNAL, IdentityKey
 from storage.models import Identity, Lead, LeadMerge
 from storage.repos.leads import LeadRepository
-from tests.bot.ingress.test_pipeline_e2e import lead_json, send_oa, send_wecom
+from tests.support.calls import AUTH, lead_json, send_oa, send_wecom
 from tests.support.fakes.wechat_server import FakeWeChatServer
 from tests.support.fakes.wechat_state import FakeWeChatState
-from tests.support.helpers import API_TOKEN, CORP_ID, OA_APP_ID, count, lead_ids, make_config, wait_processed
-
-AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
+from tests.support.helpers import CORP_ID, OA_APP_ID, count, lead_ids, wait_processed
 
 
 @pytest.fixture
@@ -30,8 +27,8 @@ async def fake():
 
 
 @pytest.fixture
-async def client(aiohttp_client, backend, fake):
-    return await aiohttp_client(create_app(make_config(backend, api_base_url=fake.base_url)))
+async def client(app_client, fake):
+    return await app_client(api_base_url=fake.base_url)
 
 
 async def test_oa_follower_who_adds_wecom_with_the_same_unionid_is_one_lead(client, fake):

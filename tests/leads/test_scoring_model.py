@@ -398,7 +398,7 @@ def test_open_ranges() -> None:
 
 @pytest.mark.parametrize("value", ["VP", "vp", "Vp", " vp ", "vp\n"])
 def test_ability_values_are_case_insensitive(value: str) -> None:
-    # Rule values are lower-case: bot/config_scoring.py normalises them (AbilityRule itself does not).
+    # Rule values are lower-case: bot/config/scoring.py normalises them (AbilityRule itself does not).
     assert AbilityRule("vp", "level", 10, values=("vp", "svp")).matches(value)
 
 

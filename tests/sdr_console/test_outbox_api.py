@@ -6,18 +6,15 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from bot.app import create_app
 from bot.keys import SESSIONS
 from bot.outbox.enqueue import enqueue
 from storage.models import Lead
-from tests.support.helpers import API_TOKEN, make_config
-
-AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
+from tests.support.calls import AUTH
 
 
 @pytest.fixture
-async def client(aiohttp_client, backend):
-    return await aiohttp_client(create_app(make_config(backend)))  # sandbox mode
+async def client(app_client):
+    return await app_client()  # sandbox mode
 
 
 async def seed(client) -> int:

@@ -13,7 +13,7 @@ from storage.db import session_factory
 from storage.models import LeadScore, LeadTag, StageTransition
 from storage.repos.leads import LeadRepository
 from storage.repos.score_refresh import refresh_scores
-from tests.support.helpers import Clock
+from tests.support.clock import Clock
 
 DAY = 86_400
 HOT = {"job_title": "vp_plus", "department": "hr", "company_size": "500_999", "company_type": "b2b"}

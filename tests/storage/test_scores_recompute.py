@@ -1,4 +1,4 @@
-"""``leadrelay scores recompute`` (storage/recompute.py) on both backends: it rebuilds exactly the rows the
+"""``leadrelay scores recompute`` (storage/recompute/run.py) on both backends: it rebuilds exactly the rows the
 incremental path writes, a dry run counts without writing, a rule change moves leads between quadrants with
 the quadrant's actions, runs are deterministic and resumable, merged leads are left alone."""
 

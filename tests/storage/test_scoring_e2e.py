@@ -8,19 +8,17 @@ import dataclasses
 import pytest
 from sqlalchemy import select
 
-from bot.app import create_app
 from bot.config.capture import build_capture, validate_capture
 from bot.config.scoring import build_scoring
 from bot.ingress.simulate import oa_event, oa_text
 from bot.keys import ENGINE
 from storage.models import LeadScore, LeadTag, StageTransition
-from tests.bot.ingress.test_pipeline_e2e import send_oa
+from tests.support.calls import AUTH, send_oa
 from tests.support.fakes.wechat_server import FakeWeChatServer
-from tests.support.forms import FORMS, WECHAT_UA, capture_config, csrf_of, fake_state, free_port
-from tests.support.helpers import API_TOKEN, lead_ids, wait_processed
+from tests.support.forms import FORMS, WECHAT_UA, capture_config, csrf_of, fake_state
+from tests.support.helpers import free_port, lead_ids, wait_processed
 
 IN_WECHAT = {"User-Agent": WECHAT_UA}
-AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 PROFILE = {"name": "张伟", "phone": "13800138000", "company": "上海某某科技有限公司", "job_title": "director",
            "department": "hr", "company_size": "500_999", "company_type": "b2b", "consent": "yes"}
 PRICING = {"name": "pricing", "keywords": ["价格"], "reply": "价格请见官网", "score_event": "visit_pricing"}
@@ -33,7 +31,7 @@ async def fake():
 
 
 @pytest.fixture
-async def client(aiohttp_client, backend, fake):
+async def client(app_client, backend, fake):
     port = free_port()
     config = capture_config(backend, api_base_url=fake.base_url, public_url=f"http://127.0.0.1:{port}")
     capture = build_capture({"forms": FORMS, "intents": [PRICING]})
@@ -41,7 +39,7 @@ async def client(aiohttp_client, backend, fake):
     # The demo form's request_demo (50) alone stays under 60: the pricing question afterwards crosses it.
     scoring = build_scoring({"motivation_threshold": 60, "ability_threshold": 25})
     config = dataclasses.replace(config, capture=capture, scoring=scoring)
-    return await aiohttp_client(create_app(config), server_kwargs={"port": port})
+    return await app_client(config, port=port)
 
 
 async def fill_demo_form_in_wechat(client, fake, openid: str) -> None:

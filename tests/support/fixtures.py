@@ -10,35 +10,22 @@ import asyncio
 import os
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
+import jieba
 import pytest
 import redis.asyncio as aioredis
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from leads.intents import build_tokenizer
 from storage.db import create_engine
 from storage.migrate import upgrade
 from storage.models import Base
+from storage.redis import create_redis
 from storage.settings import DatabaseConfig
-
-PG_ADMIN_DSN = os.environ.get("LEADRELAY_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-REDIS_URL = os.environ.get("LEADRELAY_TEST_REDIS", "redis://127.0.0.1:6379/0")
-IN_CI = os.environ.get("CI", "").lower() == "true"
-
-
-@dataclass(frozen=True)
-class Backend:
-    name: str
-    database_url: str
-    redis_url: str
-    redis_prefix: str
-
-    @property
-    def is_production(self) -> bool:
-        return self.name == "production"
+from tests.support.backends import IN_CI, PG_ADMIN_DSN, REDIS_URL, Backend
 
 
 def _unavailable(what: str, exc: BaseException) -> None:
@@ -134,8 +121,6 @@ async def engine(backend: Backend) -> AsyncIterator[AsyncEngine]:
 
 @pytest.fixture
 async def redis_client(backend: Backend) -> AsyncIterator[aioredis.Redis]:
-    from storage.redis import create_redis
-
     client = create_redis(backend.redis_url)
     yield client
     if backend.is_production:
@@ -146,18 +131,6 @@ async def redis_client(backend: Backend) -> AsyncIterator[aioredis.Redis]:
 
 
 @pytest.fixture(scope="session")
-def jieba_base():
-    from leads.intents import build_tokenizer
-
+def jieba_base() -> jieba.Tokenizer:
+    """One loaded jieba dictionary for the run: apps copy it instead of reading it from disk (about 0.6 s each)."""
     return build_tokenizer([])
-
-
-@pytest.fixture(autouse=True)
-def _shared_jieba_dictionary(jieba_base, monkeypatch):
-    """Apps in tests copy one loaded jieba dictionary instead of reading it from disk per app (0.6 s each)."""
-    import functools
-
-    import bot.app
-    from leads.intents import build_tokenizer
-
-    monkeypatch.setattr(bot.app, "build_tokenizer", functools.partial(build_tokenizer, base=jieba_base))

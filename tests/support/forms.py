@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import html
 import re
-import socket
 from typing import Any
 
 from sqlalchemy import select
@@ -14,8 +13,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from bot.config.capture import build_capture, validate_capture
 from bot.config.core import Config
 from storage.models import Identity, Lead, MiniProgramSession, Touchpoint
+from tests.support.backends import Backend
 from tests.support.fakes.wechat_state import FakeWeChatState
-from tests.support.fixtures import Backend
 from tests.support.helpers import CORP_ID, OA_APP_ID, count, make_config
 
 MP_APP_ID = "wxmp00000000test"
@@ -49,12 +48,6 @@ def capture_config(backend: Backend, *, api_base_url: str | None = None, public_
 def fake_state() -> FakeWeChatState:
     # The mini-program gets its access token from the same /cgi-bin/token as the OA.
     return FakeWeChatState(oa_apps={OA_APP_ID: "oa-secret", MP_APP_ID: MP_SECRET}, corp_id=CORP_ID)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def csrf_of(page: str) -> str:

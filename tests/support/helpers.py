@@ -1,10 +1,10 @@
-"""Building configs and apps for tests, and reading back what the bot stored."""
+"""Building configs for tests, signing what WeChat sends, and reading back what the bot stored."""
 
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import func, select
@@ -12,8 +12,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.config.core import Config, build_config
 from bot.ingress.simulate import OASimulator, WeComSimulator
-from storage.models import Identity, InboxEvent, Lead, LeadMerge, MergeConflict, Touchpoint
-from tests.support.fixtures import Backend
+from storage.models import Identity, InboxEvent, Lead, Touchpoint
+from tests.support.backends import Backend
 
 OA_APP_ID = "wx49f0ab532d5d035a"
 OA_TOKEN = "leadrelay-test-token"
@@ -43,25 +43,19 @@ def make_config(backend: Backend, *, api_base_url: str | None = None, **sections
     return build_config(raw)
 
 
+def free_port() -> int:
+    """A port free right now, for a server that must know its own address before it starts."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def oa_sim(safe: bool = True) -> OASimulator:
     return OASimulator(OA_TOKEN, OA_APP_ID, OA_AES_KEY if safe else "")
 
 
 def wecom_sim() -> WeComSimulator:
     return WeComSimulator(WECOM_TOKEN, CORP_ID, WECOM_AES_KEY)
-
-
-class Clock:
-    """A controllable clock for code that takes ``clock=``."""
-
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 async def count(engine: AsyncEngine, model: Any, *where: Any) -> int:
@@ -92,5 +86,3 @@ async def lead_ids(engine: AsyncEngine) -> list[int]:
         rows = await conn.execute(select(Lead.id).where(Lead.merged_into_id.is_(None)).order_by(Lead.id))
         return list(rows.scalars())
 
-
-__all__ = ["LeadMerge", "MergeConflict", "Touchpoint", "Identity", "Lead", "InboxEvent"]

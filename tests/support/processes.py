@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 import json
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 from pathlib import Path
 
-from tests.support.fixtures import Backend
+from tests.support.backends import Backend
 from tests.support.helpers import API_TOKEN, CORP_ID, OA_AES_KEY, OA_APP_ID, OA_TOKEN, WECOM_AES_KEY, WECOM_TOKEN
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def write_config(path: Path, backend: Backend, port: int, *, workers: int = 4) -> Path:

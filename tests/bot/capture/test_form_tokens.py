@@ -1,4 +1,4 @@
-"""bot/form_tokens.py and bot/wechat_oauth.py: signed cookies, CSRF tokens, OAuth state, code claims."""
+"""bot/capture/form_tokens.py and bot/wechat/oauth.py: signed cookies, CSRF tokens, OAuth state, code claims."""
 
 from __future__ import annotations
 

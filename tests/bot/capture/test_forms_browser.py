@@ -6,11 +6,9 @@ import os
 from pathlib import Path
 
 import pytest
-from aiohttp import web
 
-from bot.app import create_app
 from bot.keys import ENGINE
-from tests.support.fixtures import IN_CI
+from tests.support.backends import IN_CI
 from tests.support.forms import PLAIN_UA, capture_config, field_names, identities, leads, touchpoints
 
 CHROMIUM = "/usr/bin/chromium"
@@ -36,15 +34,10 @@ def playwright_api():
 
 
 @pytest.fixture
-async def server(backend):
+async def server(app_client, backend):
     # Sandbox mode and a plain mobile browser: no OAuth redirect, so public_url need not be this port.
-    app = create_app(capture_config(backend))
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    host, port = runner.addresses[0][:2]
-    yield f"http://{host}:{port}", app
-    await runner.cleanup()
+    client = await app_client(capture_config(backend))
+    return str(client.make_url("")).rstrip("/"), client.server.app
 
 
 async def test_a_visitor_fixes_a_bad_phone_and_submits_on_a_phone(server, playwright_api):

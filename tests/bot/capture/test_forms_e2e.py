@@ -6,10 +6,9 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from bot.app import create_app
 from bot.ingress.simulate import oa_event
 from bot.keys import ENGINE
-from tests.bot.ingress.test_pipeline_e2e import send_oa
+from tests.support.calls import send_oa
 from tests.support.fakes.wechat_server import FakeWeChatServer
 from tests.support.forms import (
     NOTHING,
@@ -19,13 +18,12 @@ from tests.support.forms import (
     csrf_of,
     fake_state,
     field_names,
-    free_port,
     identities,
     leads,
     stored_counts,
     touchpoints,
 )
-from tests.support.helpers import API_TOKEN, OA_APP_ID, lead_ids, wait_processed
+from tests.support.helpers import API_TOKEN, OA_APP_ID, free_port, lead_ids, wait_processed
 
 DEMO_FIELDS = {"name", "phone", "email", "company", "job_title", "department", "company_size", "company_type"}
 GOOD = {"name": "张伟", "phone": "+86 138-0013-8000", "email": "ZW@Corp.cn", "company": "上海某某科技有限公司",
@@ -43,11 +41,11 @@ async def fake():
 
 
 @pytest.fixture
-async def client(aiohttp_client, backend, fake):
+async def client(app_client, backend, fake):
     # A known port, so server.public_url (where WeChat sends the visitor back) is this test server.
     port = free_port()
     config = capture_config(backend, api_base_url=fake.base_url, public_url=f"http://127.0.0.1:{port}")
-    return await aiohttp_client(create_app(config), server_kwargs={"port": port})
+    return await app_client(config, port=port)
 
 
 async def open_form(client, url: str = "/f/demo", headers: dict | None = None) -> str:
@@ -268,7 +266,7 @@ async def test_an_expired_or_elsewhere_used_code_is_an_error_page(client, fake):
     assert await stored_counts(engine) == NOTHING
 
 
-async def test_sandbox_mode_never_redirects_to_wechat(aiohttp_client, backend):
-    client = await aiohttp_client(create_app(capture_config(backend)))
+async def test_sandbox_mode_never_redirects_to_wechat(app_client, backend):
+    client = await app_client(capture_config(backend))
     resp = await client.get("/f/demo?code=abc&state=1.x", headers=IN_WECHAT, allow_redirects=False)
     assert resp.status == 200 and field_names(await resp.text()) == DEMO_FIELDS

@@ -8,7 +8,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
-from bot.app import create_app
 from bot.keys import ENGINE, SESSIONS
 from storage.models import MiniProgramSession
 from tests.support.fakes.wechat_server import FakeWeChatServer
@@ -34,8 +33,8 @@ async def fake():
 
 
 @pytest.fixture
-async def client(aiohttp_client, backend, fake):
-    return await aiohttp_client(create_app(capture_config(backend, api_base_url=fake.base_url)))
+async def client(app_client, backend, fake):
+    return await app_client(capture_config(backend, api_base_url=fake.base_url))
 
 
 async def login(client, fake, openid: str = "mp_open_1", unionid: str | None = "u_wangfang") -> str:
@@ -209,8 +208,7 @@ async def test_reused_or_foreign_phone_codes_are_refused(client, fake):
     assert {v for k, _, v, _ in await identities(engine) if k == "phone"} == {"13700001111"}
 
 
-async def test_disabled_without_an_app_id(aiohttp_client, backend, fake):
-    client = await aiohttp_client(create_app(capture_config(backend, api_base_url=fake.base_url,
-                                                            mini_program=False)))
+async def test_disabled_without_an_app_id(app_client, backend, fake):
+    client = await app_client(capture_config(backend, api_base_url=fake.base_url, mini_program=False))
     await assert_error(await client.post("/api/mp/login", json={"code": "x"}), 503, "mp_disabled")
     await assert_error(await client.post("/api/mp/forms/demo", json={}), 503, "mp_disabled")

@@ -10,7 +10,6 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from bot.app import create_app
 from bot.dispatch.router import Router
 from bot.inbox.fast_lane import FastLane
 from bot.keys import CONFIG, ENGINE, PROCESSOR, SERVICES, SESSIONS
@@ -19,8 +18,9 @@ from leads.identity import OA_OPENID, IdentityKey
 from leads.sources import Source
 from storage.models import InboxEvent, Lead, StageTransition, Touchpoint
 from storage.repos.leads import LeadRepository
-from tests.bot.inbox.test_inbox_batches import handling, post_texts, statuses
-from tests.support.helpers import CORP_ID, OA_APP_ID, make_config
+from tests.support.calls import post_texts
+from tests.support.helpers import CORP_ID, OA_APP_ID
+from tests.support.inbox import handling, statuses
 
 PRICING = {"name": "pricing", "keywords": ["价格"], "reply": "价格请见官网", "score_event": "visit_pricing"}
 ABLE = {"job_title": "vp_plus", "department": "hr", "company_size": "500_999", "company_type": "b2b"}
@@ -49,10 +49,9 @@ async def stage_of(engine, lead_id: int) -> str:
 
 
 @pytest.fixture
-async def app(aiohttp_client, backend):
+async def app(app_client):
     # No workers: rows stay pending until the test hands them to the lane.
-    config = make_config(backend, inbox={"workers": 0}, intents=[PRICING])
-    return await aiohttp_client(create_app(config, router=build_router()))
+    return await app_client(inbox={"workers": 0}, intents=[PRICING])
 
 
 def lane_for(client, actions: dict[str, tuple[str, ...]] | None = None) -> FastLane:
@@ -61,7 +60,7 @@ def lane_for(client, actions: dict[str, tuple[str, ...]] | None = None) -> FastL
     rules = app[SERVICES].scoring.rules
     if actions is not None:
         rules = dataclasses.replace(rules, actions=actions)
-    return FastLane(app[ENGINE], handling(client, build_router()), rules, APP_IDS,
+    return FastLane(app[ENGINE], handling(client), rules, APP_IDS,
                     interval_s=0.01, batch=app[CONFIG].inbox.process_batch, clock=lambda: datetime.now(UTC))
 
 
@@ -121,12 +120,12 @@ def stuck_router(gate: asyncio.Event) -> Router:
     return root
 
 
-async def test_a_warm_leads_question_skips_a_stuck_queue_and_makes_it_an_mql(aiohttp_client, backend):
+async def test_a_warm_leads_question_skips_a_stuck_queue_and_makes_it_an_mql(app_client, backend):
     if not backend.is_production:
         pytest.skip("SQLite's single connection is held by the stuck event: nothing else can run meanwhile")
     gate = asyncio.Event()
-    config = make_config(backend, inbox={"workers": 1, "process_batch": 1, "fast_lane_ms": 20}, intents=[PRICING])
-    client = await aiohttp_client(create_app(config, router=stuck_router(gate)))
+    client = await app_client(router=stuck_router(gate), inbox={"workers": 1, "process_batch": 1, "fast_lane_ms": 20},
+                              intents=[PRICING])
     app = client.server.app
     warm = await seed(app, "o_hot", profile=ABLE, touches=1)
     try:

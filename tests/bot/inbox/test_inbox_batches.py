@@ -10,16 +10,16 @@ from dataclasses import replace
 import pytest
 from sqlalchemy import select, text
 
-from bot.app import create_app
 from bot.dispatch.router import Router
 from bot.inbox.gauge import CpuMeter, IngestGauge
 from bot.inbox.processor import InboxProcessor
-from bot.inbox.tx import Batch, InboxHandling
-from bot.ingress.simulate import oa_text
+from bot.inbox.tx import Batch
 from bot.keys import CONFIG, ENGINE, SERVICES, SESSIONS
 from handlers import build_router
 from storage.models import InboxEvent, Touchpoint
-from tests.support.helpers import CORP_ID, OA_APP_ID, count, make_config, oa_sim
+from tests.support.calls import post_texts
+from tests.support.helpers import CORP_ID, OA_APP_ID, count
+from tests.support.inbox import handling, statuses
 
 BOOM = "触发一个处理错误"
 
@@ -46,31 +46,9 @@ def failing_router() -> Router:
 
 
 @pytest.fixture
-async def app(aiohttp_client, backend):
+async def app(app_client):
     # No workers: rows stay pending until the test hands them to the code under test.
-    client = await aiohttp_client(create_app(make_config(backend, inbox={"workers": 0}), router=failing_router()))
-    return client
-
-
-async def post_texts(client, texts: list[tuple[str, str]], first_msg_id: int = 9_000) -> list[int]:
-    for n, (openid, content) in enumerate(texts):
-        req = oa_sim().post(oa_text(openid, content, first_msg_id + n))
-        resp = await client.post(f"/wechat/callback?{req.query}", data=req.body)
-        assert resp.status == 200
-    async with client.server.app[ENGINE].connect() as conn:
-        return list((await conn.execute(select(InboxEvent.id).order_by(InboxEvent.id))).scalars())
-
-
-def handling(client, router: Router | None = None) -> InboxHandling:
-    app = client.server.app
-    return InboxHandling(app[ENGINE], app[SESSIONS], router or failing_router(), app[SERVICES], app[CONFIG].inbox,
-                         {"oa": OA_APP_ID, "wecom": CORP_ID})
-
-
-async def statuses(engine) -> dict[int, tuple[str, int]]:
-    async with engine.connect() as conn:
-        rows = await conn.execute(select(InboxEvent.id, InboxEvent.status, InboxEvent.attempts))
-        return {id_: (status, attempts) for id_, status, attempts in rows.all()}
+    return await app_client(router=failing_router(), inbox={"workers": 0})
 
 
 async def touched_inbox_ids(engine) -> set[int]:

@@ -12,8 +12,8 @@ from sqlalchemy import func, select
 
 from bot.ingress.simulate import oa_text
 from storage.models import InboxEvent, Lead, Touchpoint
-from tests.support.helpers import count, oa_sim, wait_processed
-from tests.support.processes import ServerProcess, free_port, write_config
+from tests.support.helpers import count, free_port, oa_sim, wait_processed
+from tests.support.processes import ServerProcess, write_config
 
 
 async def _send(session: aiohttp.ClientSession, base: str, xml: str) -> bool:

@@ -6,17 +6,15 @@ import time
 
 import pytest
 
-from bot.app import create_app
 from bot.ingress.simulate import oa_text
-from tests.support.helpers import make_config, oa_sim, stored_nothing, wecom_sim
+from tests.support.helpers import oa_sim, stored_nothing, wecom_sim
 
 URL = "/wechat/callback"
 
 
 @pytest.fixture
-async def client(aiohttp_client, backend):
-    app = create_app(make_config(backend))
-    return await aiohttp_client(app)
+async def client(app_client):
+    return await app_client()
 
 
 def _engine(client):

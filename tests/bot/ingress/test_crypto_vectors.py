@@ -7,13 +7,12 @@ from urllib.parse import urlencode
 
 import pytest
 
-from bot.app import create_app
 from bot.errors import BadSignature, WrongReceiver
 from bot.ingress.security import Envelope, signature_of
 from bot.ingress.simulate import decrypt_reply
 from bot.keys import ENGINE
 from storage.models import InboxEvent
-from tests.support.helpers import count, make_config, wait_processed
+from tests.support.helpers import count, oa_sim, wait_processed
 
 # Tencent's sample (WXBizMsgCrypt Sample.cs / sample.py in the WeCom callback SDK).
 TENCENT = {"token": "QDG6eK", "corp_id": "wx5823bf96d3bd56c7", "key": "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"}
@@ -83,11 +82,10 @@ def test_reply_encryption_roundtrip():
     assert decrypt_reply(env, wrapped.encode()) == "<xml><Content>好</Content></xml>"
 
 
-async def test_wecom_endpoint_with_tencent_sample(aiohttp_client, backend):
-    cfg = make_config(backend, wecom={"corp_id": TENCENT["corp_id"], "token": TENCENT["token"],
-                                      "encoding_aes_key": TENCENT["key"]},
-                      callback={"max_timestamp_skew_s": 0})  # the sample dates from 2014
-    client = await aiohttp_client(create_app(cfg))
+async def test_wecom_endpoint_with_tencent_sample(app_client):
+    client = await app_client(wecom={"corp_id": TENCENT["corp_id"], "token": TENCENT["token"],
+                                     "encoding_aes_key": TENCENT["key"]},
+                              callback={"max_timestamp_skew_s": 0})  # the sample dates from 2014
     resp = await client.get(f"/wecom/callback?{urlencode(TENCENT_VERIFY)}")
     assert resp.status == 200 and await resp.text() == "1616140317555161061"
 
@@ -99,11 +97,10 @@ async def test_wecom_endpoint_with_tencent_sample(aiohttp_client, backend):
     assert await count(engine, InboxEvent, InboxEvent.dedup_key == key) == 1
 
 
-async def test_oa_endpoint_with_wechatpy_vector(aiohttp_client, backend):
-    cfg = make_config(backend, wechat={"app_id": WECHATPY["app_id"], "token": WECHATPY["token"],
-                                       "encoding_aes_key": WECHATPY["key"]},
-                      callback={"max_timestamp_skew_s": 0})
-    client = await aiohttp_client(create_app(cfg))
+async def test_oa_endpoint_with_wechatpy_vector(app_client):
+    client = await app_client(wechat={"app_id": WECHATPY["app_id"], "token": WECHATPY["token"],
+                                      "encoding_aes_key": WECHATPY["key"]},
+                              callback={"max_timestamp_skew_s": 0})
     p = WECHATPY_POST
     query = {**p, "signature": signature_of(WECHATPY["token"], p["timestamp"], p["nonce"]), "encrypt_type": "aes"}
     body = f"<xml><ToUserName><![CDATA[wx49f0ab532d5d035a]]></ToUserName><Encrypt><![CDATA[{WECHATPY_ENCRYPT}]]>" \
@@ -118,10 +115,8 @@ async def test_oa_endpoint_with_wechatpy_vector(aiohttp_client, backend):
     assert await count(engine, InboxEvent, InboxEvent.dedup_key == "oa:wx49f0ab532d5d035a:msg:4363689963896700987")
 
 
-async def test_oa_handshake(aiohttp_client, backend):
-    from tests.support.helpers import oa_sim
-
-    client = await aiohttp_client(create_app(make_config(backend)))
+async def test_oa_handshake(app_client):
+    client = await app_client()
     resp = await client.get(f"/wechat/callback?{oa_sim().handshake('hello-echo')}")
     assert resp.status == 200 and await resp.text() == "hello-echo"
 

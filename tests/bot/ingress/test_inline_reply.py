@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import itertools
 
-from bot.app import create_app
 from bot.dispatch import filters as F
 from bot.dispatch.context import ReplyContext
 from bot.dispatch.router import Router
@@ -15,7 +14,7 @@ from bot.ingress.simulate import decrypt_reply, oa_text
 from bot.keys import ENGINE
 from handlers import build_router
 from storage.models import Touchpoint
-from tests.support.helpers import OA_AES_KEY, OA_APP_ID, OA_TOKEN, count, make_config, oa_sim, wait_processed
+from tests.support.helpers import OA_AES_KEY, OA_APP_ID, OA_TOKEN, count, oa_sim, wait_processed
 
 
 def router_with_replies() -> Router:
@@ -36,8 +35,8 @@ def router_with_replies() -> Router:
     return root
 
 
-async def test_reply_is_inline_encrypted_and_the_same_on_retry(aiohttp_client, backend):
-    client = await aiohttp_client(create_app(make_config(backend), router=router_with_replies()))
+async def test_reply_is_inline_encrypted_and_the_same_on_retry(app_client):
+    client = await app_client(router=router_with_replies())
     envelope = Envelope(OA_TOKEN, OA_AES_KEY, OA_APP_ID, work=False)
     xml = oa_text("o_ping", "ping", 31337)
     answers = []
@@ -53,9 +52,8 @@ async def test_reply_is_inline_encrypted_and_the_same_on_retry(aiohttp_client, b
     assert await count(engine, Touchpoint) == 1  # the reply does not replace the after-ack work
 
 
-async def test_reply_over_budget_answers_success_and_keeps_the_event(aiohttp_client, backend):
-    cfg = make_config(backend, callback={"reply_budget_ms": 200})
-    client = await aiohttp_client(create_app(cfg, router=router_with_replies()))
+async def test_reply_over_budget_answers_success_and_keeps_the_event(app_client):
+    client = await app_client(router=router_with_replies(), callback={"reply_budget_ms": 200})
     req = oa_sim().post(oa_text("o_slow", "slow", 31338))
     loop = asyncio.get_running_loop()
     started = loop.time()

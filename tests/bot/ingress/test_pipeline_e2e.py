@@ -7,48 +7,20 @@ import asyncio
 import pytest
 from sqlalchemy import select
 
-from bot.app import create_app
 from bot.config.capture import WelcomeConfig
 from bot.ingress.security import Envelope
 from bot.ingress.simulate import decrypt_reply, oa_event, oa_text, wecom_contact_event
 from bot.keys import ENGINE
 from storage.models import InboxEvent, Lead, Touchpoint
-from tests.support.helpers import (
-    API_TOKEN,
-    CORP_ID,
-    OA_AES_KEY,
-    OA_APP_ID,
-    OA_TOKEN,
-    count,
-    make_config,
-    oa_sim,
-    wait_processed,
-    wecom_sim,
-)
+from tests.support.calls import AUTH, lead_json, send_oa, send_wecom
+from tests.support.helpers import API_TOKEN, CORP_ID, OA_AES_KEY, OA_APP_ID, OA_TOKEN, count, wait_processed
 
-AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 ENVELOPE = Envelope(OA_TOKEN, OA_AES_KEY, OA_APP_ID, work=False)
 
 
 @pytest.fixture
-async def client(aiohttp_client, backend):
-    return await aiohttp_client(create_app(make_config(backend)))
-
-
-async def send_oa(client, xml: str):
-    req = oa_sim().post(xml)
-    return await client.post(f"/wechat/callback?{req.query}", data=req.body)
-
-
-async def send_wecom(client, xml: str):
-    req = wecom_sim().post(xml)
-    return await client.post(f"/wecom/callback?{req.query}", data=req.body)
-
-
-async def lead_json(client, lead_id: int) -> dict:
-    resp = await client.get(f"/api/leads/{lead_id}", headers=AUTH)
-    assert resp.status == 200
-    return await resp.json()
+async def client(app_client):
+    return await app_client()
 
 
 async def only_lead(client) -> dict:

@@ -12,7 +12,7 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.config.capture import OutboundConfig
+from bot.config.outbound import OutboundConfig
 from bot.outbox.enqueue import enqueue
 from bot.outbox.methods import ApiClients
 from bot.outbox.rate_limit import MemberRateLimiter
@@ -21,9 +21,9 @@ from bot.wechat.api import OfficialAccountAPI, WeComAPI
 from storage.db import create_engine, session_factory
 from storage.models import Lead, OutboxMessage
 from storage.settings import DatabaseConfig
+from tests.support.clock import Clock
 from tests.support.fakes.configs import oa_config, wecom_config
 from tests.support.fakes.wechat_server import FakeWeChatServer
-from tests.support.helpers import Clock
 
 CUSTOM_SEND = "/cgi-bin/message/custom/send"
 TEMPLATE_SEND = "/cgi-bin/message/template/send"

@@ -9,7 +9,6 @@ import time
 import pytest
 from sqlalchemy import select
 
-from bot.app import create_app
 from bot.config.capture import WelcomeConfig
 from bot.ingress.simulate import wecom_contact_event
 from bot.keys import ENGINE
@@ -19,14 +18,13 @@ from bot.outbox.sender import OutboxSender
 from bot.wechat.api import WeComAPI
 from storage.db import session_factory
 from storage.models import OutboxMessage
-from tests.bot.ingress.test_pipeline_e2e import send_wecom
+from tests.support.calls import AUTH, send_wecom
 from tests.support.fakes.configs import wecom_config
 from tests.support.fakes.wechat_server import FakeWeChatServer
 from tests.support.fakes.wechat_state import FakeWeChatState
-from tests.support.helpers import API_TOKEN, CORP_ID, OA_APP_ID, make_config, wait_processed
+from tests.support.helpers import CORP_ID, OA_APP_ID, wait_processed
 
 WELCOME = "/cgi-bin/externalcontact/send_welcome_msg"
-AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
 TEXTS = {"sales_card": "您好，我是陈顾问，展会资料稍后发您。"}
 
 
@@ -39,9 +37,8 @@ async def fake():
 
 
 @pytest.fixture
-async def client(aiohttp_client, backend, fake):
-    config = make_config(backend, api_base_url=fake.base_url, welcome={"wecom_by_state": TEXTS})
-    return await aiohttp_client(create_app(config))
+async def client(app_client, fake):
+    return await app_client(api_base_url=fake.base_url, welcome={"wecom_by_state": TEXTS})
 
 
 async def wait_for(predicate, timeout: float) -> bool:

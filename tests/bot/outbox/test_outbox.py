@@ -17,9 +17,9 @@ from bot.wechat.api import OfficialAccountAPI, WeComAPI
 from storage.db import create_engine, session_factory
 from storage.models import OutboxMessage
 from storage.settings import DatabaseConfig
+from tests.support.clock import Clock
 from tests.support.fakes.configs import oa_config, wecom_config
 from tests.support.fakes.wechat_server import FakeWeChatServer
-from tests.support.helpers import Clock
 
 CUSTOM_SEND = "/cgi-bin/message/custom/send"
 

@@ -9,6 +9,9 @@ nobody (the mark is only read on commit; a stale mark costs one harmless extra p
 This matters for WeCom welcome messages, whose code dies 20 s after the add event: the send starts within
 milliseconds of the commit instead of waiting for the next poll. Other processes still find the row on
 their next poll (``poll_interval_s``), which stays the safety net for everything.
+
+It lives in storage because it is session plumbing (SQLAlchemy session events), not outbox policy: which
+rows wake a sender is decided by ``enqueue`` (bot/outbox/enqueue.py).
 """
 
 from __future__ import annotations
