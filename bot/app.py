@@ -49,10 +49,7 @@ from bot.web.middleware import error_middleware
 from leads.events import DomainEvents
 from leads.intents import IntentMatcher, build_tokenizer
 from leads.scoring import ScoreModel
-from sdr_console.api.capture import add_capture_api_routes
-from sdr_console.api.leads import add_api_routes
-from sdr_console.api.outbox import add_outbox_routes
-from sdr_console.api.scores import add_score_routes
+from sdr_console.api import add_console_api
 from storage.db import create_engine, is_sqlite, session_factory
 from storage.migrate import is_current, upgrade
 from storage.redis import create_redis
@@ -182,11 +179,8 @@ def create_app(config: Config, *, router: Router | None = None,
     app[JOBS] = enabled_jobs(builtin_jobs(app), config.jobs.enabled)  # an unknown name in [jobs] fails here
     # Cleaned up in reverse: the jobs stop (a running one finishes) before the inbox, Redis and the engine go.
     app.cleanup_ctx.extend([database_ctx, redis_ctx, conversation_ctx, clients_ctx, outbox_ctx, inbox_ctx, jobs_ctx])
-    add_routes(app, config)
-    add_api_routes(app)
-    add_outbox_routes(app)  # GET /api/outbox
+    add_routes(app, config)  # the WeChat and WeCom callbacks
     add_capture(app)  # H5 forms (/f/<form>) and the mini-program API (/api/mp/...)
-    add_capture_api_routes(app)
-    add_tracked_routes(app)
-    add_score_routes(app)  # /api/leads/{id}/score, /stages, POST /stage
+    add_tracked_routes(app)  # /c/<token>
+    add_console_api(app)  # the console's JSON API and /healthz
     return app

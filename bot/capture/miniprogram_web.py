@@ -20,6 +20,7 @@ from bot.config.capture import FormDef
 from bot.errors import WeChatAPIError
 from bot.keys import CONFIG, EVENTS, REDIS, SCORING, SESSIONS
 from bot.web.errors import ApiError, json_response
+from bot.web.params import json_object
 from bot.wechat.clients import WeChatTransportError
 from bot.wechat.miniprogram import MiniProgramAPI
 from bot.wechat.oauth import claim_code
@@ -51,13 +52,7 @@ def _mp(request: web.Request) -> MiniProgramAPI:
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        body = await request.json()
-    except ValueError:
-        body = None
-    if not isinstance(body, dict):
-        raise ApiError(400, "bad_request", "请求格式不正确，需要 JSON 对象")
-    return body
+    return await json_object(request, code="bad_request", message="请求格式不正确，需要 JSON 对象")
 
 
 def _wechat_error(exc: WeChatAPIError, what: str) -> ApiError:

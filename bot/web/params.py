@@ -49,12 +49,13 @@ def not_found(what: str, raw: Any) -> ApiError:
     return ApiError(404, "not_found", f"{what} {str(raw)[:40]!r} 不存在")
 
 
-async def json_object(request: web.Request) -> dict[str, Any]:
-    """The body as a JSON object, or a 400 that says so."""
+async def json_object(request: web.Request, *, code: str = "bad_json",
+                      message: str = "请求体须为 JSON 对象") -> dict[str, Any]:
+    """The body as a JSON object, or a 400 that says so (``code``: what the endpoint has always answered)."""
     try:
         body = await request.json()
-    except ValueError:
+    except ValueError:  # not JSON, or not UTF-8 (UnicodeDecodeError is a ValueError)
         body = None
     if not isinstance(body, dict):
-        raise ApiError(400, "bad_json", "请求体须为 JSON 对象")
+        raise ApiError(400, code, message)
     return body

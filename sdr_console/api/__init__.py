@@ -1,0 +1,19 @@
+"""The console's JSON API, one module per resource; ``add_console_api`` mounts them all (called by bot/app.py).
+
+Every endpoint takes its services from the app keys (bot/keys.py), answers errors in the one shape of
+bot/web/errors.py and reads its data through storage/repos/.
+"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from sdr_console.api import capture, health, leads, outbox, scores
+
+
+def add_console_api(app: web.Application) -> None:
+    leads.add_routes(app)  # GET /api/leads, /api/leads/{id}
+    scores.add_routes(app)  # /api/leads/{id}/score, /stages, POST /stage
+    capture.add_routes(app)  # /api/content, /api/handoffs, POST /api/leads/{id}/erase
+    outbox.add_routes(app)  # GET /api/outbox
+    health.add_routes(app)  # GET /healthz

@@ -69,7 +69,7 @@ async def erase(request: web.Request) -> web.Response:
     return json_response({"id": lead_id, "erased": True})
 
 
-def add_capture_api_routes(app: web.Application) -> None:
+def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/content", list_content)
     app.router.add_put("/api/content", put_content)
     app.router.add_get("/api/handoffs", handoff_queue)

@@ -21,3 +21,7 @@ async def healthz(request: web.Request) -> web.Response:
             report[name] = f"error: {type(exc).__name__}"
     healthy = all(v == "ok" for v in report.values())
     return web.json_response({"status": "ok" if healthy else "degraded", **report}, status=200 if healthy else 503)
+
+
+def add_routes(app: web.Application) -> None:
+    app.router.add_get("/healthz", healthz)

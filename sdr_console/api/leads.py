@@ -8,7 +8,6 @@ from bot.keys import SESSIONS
 from bot.web.errors import json_response
 from bot.web.params import int_param
 from sdr_console.api.auth import require_token
-from sdr_console.api.health import healthz
 from sdr_console.api.lookup import lead_from_path
 from sdr_console.api.serialize import MAX_LIMIT, iso, lead_summary
 from storage.repos.leads import lead_detail, search_leads
@@ -49,7 +48,6 @@ async def get_lead(request: web.Request) -> web.Response:
     })
 
 
-def add_api_routes(app: web.Application) -> None:
+def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/leads", list_leads)
     app.router.add_get("/api/leads/{lead_id}", get_lead)
-    app.router.add_get("/healthz", healthz)

@@ -39,5 +39,5 @@ async def get_outbox(request: web.Request) -> web.Response:
     return json_response({"items": [outbox_row(r) for r in rows], "limit": limit, "offset": offset})
 
 
-def add_outbox_routes(app: web.Application) -> None:
+def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/outbox", get_outbox)

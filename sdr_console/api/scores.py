@@ -110,7 +110,7 @@ async def change_stage(request: web.Request) -> web.Response:
     return json_response(payload)
 
 
-def add_score_routes(app: web.Application) -> None:
+def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/leads/{lead_id}/score", get_score)
     app.router.add_get("/api/leads/{lead_id}/stages", get_stages)
     app.router.add_post("/api/leads/{lead_id}/stage", change_stage)
