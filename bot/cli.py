@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import sys
 
 from bot.config.core import Config, load_config
 from bot.errors import ConfigError
+from bot.logs.configure import configure_logging
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -45,9 +45,7 @@ def _load(path: str) -> Config:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=os.environ.get("LEADRELAY_LOG_LEVEL", "INFO"),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    configure_logging(os.environ.get("LEADRELAY_LOG_LEVEL", "INFO"))
     try:
         config = _load(args.config)
     except ConfigError as exc:

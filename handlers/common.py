@@ -7,6 +7,7 @@ from typing import Any
 
 from bot.dispatch.context import HandlerContext
 from bot.errors import WeChatAPIError
+from bot.logs.redact import short_id
 from leads.identity import OA_OPENID, UNIONID, WECOM_EXTERNAL, IdentityKey
 from leads.sources import Source, resolve_source
 
@@ -34,7 +35,7 @@ async def oa_user_info(ctx: HandlerContext, openid: str) -> dict[str, Any]:
     try:
         return await api.user_info(openid)
     except _LOOKUP_ERRORS as exc:
-        log.warning("user_info for %s failed, continuing without UnionID: %s", openid, exc)
+        log.warning("user_info for %s failed, continuing without UnionID: %s", short_id(openid), exc)
         return {}
 
 
@@ -45,7 +46,8 @@ async def wecom_contact(ctx: HandlerContext, external_userid: str) -> dict[str, 
     try:
         return (await api.get_external_contact(external_userid)).get("external_contact", {})
     except _LOOKUP_ERRORS as exc:
-        log.warning("externalcontact/get for %s failed, continuing without UnionID: %s", external_userid, exc)
+        log.warning("externalcontact/get for %s failed, continuing without UnionID: %s", short_id(external_userid),
+                    exc)
         return {}
 
 

@@ -15,17 +15,19 @@ def is_sqlite(url: str) -> bool:
 
 
 def create_engine(cfg: DatabaseConfig) -> AsyncEngine:
+    # hide_parameters: a failed statement's error (logged, raised) and ``echo`` would otherwise print its
+    # bound values, i.e. phones, emails and names.
     if is_sqlite(cfg.url):
         # SQLite has one writer: a single pooled connection serialises writes in-process instead of
         # letting concurrent transactions fail with "database is locked".
-        engine = create_async_engine(cfg.url, echo=cfg.echo, pool_size=1, max_overflow=0, pool_timeout=60)
+        engine = create_async_engine(cfg.url, echo=cfg.echo, hide_parameters=True, pool_size=1, max_overflow=0,
+                                     pool_timeout=60)
         event.listen(engine.sync_engine, "connect", _sqlite_pragmas)
         return engine
     # No pre-ping: with asyncpg it costs three round trips per checkout, i.e. per group commit. A dropped
     # connection instead fails its statement once; the pool replaces it and the inbox writer retries.
-    return create_async_engine(
-        cfg.url, echo=cfg.echo, pool_size=cfg.pool_size, max_overflow=cfg.pool_size, pool_recycle=1800
-    )
+    return create_async_engine(cfg.url, echo=cfg.echo, hide_parameters=True, pool_size=cfg.pool_size,
+                               max_overflow=cfg.pool_size, pool_recycle=1800)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
