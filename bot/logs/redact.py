@@ -20,14 +20,16 @@ _KEY_VALUE = re.compile(
     r"(?<![\w-])([\"']?)(" + "|".join(SECRET_KEYS + IDENTIFIER_KEYS) + r")\1(\s*[=:]\s*)([\"']?)([^&\s\"',;)\]}]+)",
     re.IGNORECASE)
 # Mainland mobile numbers, optionally with +86 and separators; not inside a longer run of digits.
-_PHONE = re.compile(r"(?<!\d)(?:\+?86[- ]?)?(1[3-9]\d)[- ]?\d{4}[- ]?(\d{4})(?!\d)")
-_EMAIL = re.compile(r"([A-Za-z0-9._%+-])[A-Za-z0-9._%+-]*@([A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)")
+_PHONE = re.compile(r"(?<!\d)(?:\+?86[- ]?)?1[3-9]\d[- ]?\d{4}[- ]?\d{4}(?!\d)")
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
 _ELLIPSIS = "..."
 
 
 def mask_phone(phone: str) -> str:
     """138****5678 for any number long enough to keep its prefix and last four digits."""
     digits = re.sub(r"\D", "", phone)
+    if len(digits) == 13 and digits.startswith("86"):
+        digits = digits[2:]
     if len(digits) < 8:
         return "***"
     return f"{digits[:3]}****{digits[-4:]}"
@@ -61,8 +63,8 @@ def _key_value(match: re.Match[str]) -> str:
 def redact(text: str) -> str:
     """The text with credentials removed, identifiers shortened, phone numbers and emails masked."""
     text = _KEY_VALUE.sub(_key_value, text)
-    text = _PHONE.sub(lambda m: f"{m.group(1)}****{m.group(2)}", text)
-    return _EMAIL.sub(lambda m: f"{m.group(1)}***@{m.group(2)}", text)
+    text = _PHONE.sub(lambda m: mask_phone(m.group(0)), text)
+    return _EMAIL.sub(lambda m: mask_email(m.group(0)), text)
 
 
 class RedactingFilter(logging.Filter):
