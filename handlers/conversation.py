@@ -11,13 +11,14 @@ from dataclasses import dataclass
 from wechatpy.replies import ArticlesReply
 
 from bot.capture.links import LinkTarget
-from bot.config.capture import ContentItem, Intent
+from bot.config.capture import Intent
 from bot.dispatch import filters as F
 from bot.dispatch.context import HandlerContext, ReplyContext, Services
 from bot.dispatch.router import Router
 from bot.ingress.events import OA
 from handlers import oa
 from handlers.common import OA_CHANNEL, oa_identity, source_for
+from leads.content import ContentItem
 from leads.intents import matches_any
 from leads.sources import oa_scene_code
 from storage.repos.erasure import erase_lead

@@ -7,9 +7,10 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from bot.config.capture import ContentItem, parse_content_items
+from bot.config.capture import parse_content_items
 from bot.errors import ConfigError
-from storage.repos.content import Db, StoredContentItem, load_content_items
+from leads.content import ContentItem
+from storage.repos.content import Db, load_content_items
 
 
 class ContentLibrary:
@@ -27,7 +28,7 @@ class ContentLibrary:
 
     async def refresh(self, db: Db) -> None:
         """Replace the items in memory with the stored ones (``db``: the engine, or a connection or session)."""
-        self.replace([_item(stored) for stored in await load_content_items(db)])
+        self.replace(await load_content_items(db))
 
 
 def load_content_file(path: str) -> tuple[ContentItem, ...]:
@@ -39,7 +40,3 @@ def load_content_file(path: str) -> tuple[ContentItem, ...]:
         raise ConfigError("content.file", f"{path} is not valid TOML: {exc}") from exc
     return parse_content_items(raw, "content.file")
 
-
-def _item(stored: StoredContentItem) -> ContentItem:
-    return ContentItem(id=stored.id, kind=stored.kind, title=stored.title, url=stored.url, summary=stored.summary,
-                       cover=stored.cover, tags=stored.tags, stage=stored.stage, key=stored.key)

@@ -10,6 +10,7 @@ from typing import Any
 from bot.config.outbound import OutboundConfig, validate_outbound
 from bot.config.validate import build_section, check, str_map, string, table, tables, unique
 from bot.errors import ConfigError
+from leads.content import ContentItem
 
 CONTENT_KINDS = ("article", "whitepaper", "video", "livestream", "case_study")
 BUYING_STAGES = ("awareness", "consideration", "decision")
@@ -49,19 +50,6 @@ class WelcomeConfig:
     oa_by_channel: dict[str, str] = field(default_factory=dict)  # channel (from [channels]) -> text
     wecom_default: str = "您好，我是您的专属顾问，很高兴为您服务！"
     wecom_by_state: dict[str, str] = field(default_factory=dict)  # "contact me" State -> text
-
-
-@dataclass(frozen=True, slots=True)
-class ContentItem:
-    id: str
-    kind: str
-    title: str
-    url: str
-    summary: str = ""
-    cover: str = ""
-    tags: tuple[str, ...] = ()
-    stage: str = "awareness"
-    key: bool = False  # a key whitepaper scores more
 
 
 @dataclass(frozen=True, slots=True)

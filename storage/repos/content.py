@@ -1,62 +1,23 @@
-"""The content library's table: items from the configuration, a content file or ``PUT /api/content``.
-
-Storage takes any object with a content item's fields (``ContentFields``: bot.config.capture.ContentItem is
-one) and gives back ``StoredContentItem`` values with the same fields, so it needs nothing from the bot.
-"""
+"""The content library's table: items (leads.content.ContentItem) from the configuration, a content file or
+``PUT /api/content``."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+from leads.content import ContentItem
 from storage.models import ContentItemRow, utcnow
 
 _table = ContentItemRow.__table__
 Db = AsyncEngine | AsyncConnection | AsyncSession
 
 
-class ContentFields(Protocol):
-    """What is stored of a content item."""
-
-    @property
-    def id(self) -> str: ...
-    @property
-    def kind(self) -> str: ...
-    @property
-    def title(self) -> str: ...
-    @property
-    def url(self) -> str: ...
-    @property
-    def summary(self) -> str: ...
-    @property
-    def cover(self) -> str: ...
-    @property
-    def tags(self) -> tuple[str, ...]: ...
-    @property
-    def stage(self) -> str: ...
-    @property
-    def key(self) -> bool: ...
-
-
-@dataclass(frozen=True, slots=True)
-class StoredContentItem:
-    id: str
-    kind: str
-    title: str
-    url: str
-    summary: str
-    cover: str
-    tags: tuple[str, ...]
-    stage: str
-    key: bool
-
-
-async def upsert_content_items(db: Db, items: Iterable[ContentFields], *, replace_all: bool = False) -> None:
+async def upsert_content_items(db: Db, items: Iterable[ContentItem], *, replace_all: bool = False) -> None:
     """Write items (all of them or none); ``replace_all`` drops every other item.
 
     With an engine this is its own transaction; with a connection or a session, part of the caller's.
@@ -69,7 +30,7 @@ async def upsert_content_items(db: Db, items: Iterable[ContentFields], *, replac
         await _upsert(db, items, replace_all)
 
 
-async def load_content_items(db: Db) -> list[StoredContentItem]:
+async def load_content_items(db: Db) -> list[ContentItem]:
     """Every stored item, in no particular order."""
     if isinstance(db, AsyncEngine):
         async with db.connect() as conn:
@@ -79,7 +40,7 @@ async def load_content_items(db: Db) -> list[StoredContentItem]:
     return [_item(row) for row in rows]
 
 
-async def _upsert(db: AsyncConnection | AsyncSession, items: list[ContentFields], replace_all: bool) -> None:
+async def _upsert(db: AsyncConnection | AsyncSession, items: list[ContentItem], replace_all: bool) -> None:
     now = utcnow()
     if replace_all:
         await db.execute(delete(_table))
@@ -89,12 +50,11 @@ async def _upsert(db: AsyncConnection | AsyncSession, items: list[ContentFields]
         await db.execute(_table.insert(), [_row(item, now) for item in items])
 
 
-def _row(item: ContentFields, now: datetime) -> dict[str, Any]:
+def _row(item: ContentItem, now: datetime) -> dict[str, Any]:
     return {"id": item.id, "kind": item.kind, "title": item.title, "summary": item.summary, "cover": item.cover,
             "url": item.url, "tags": list(item.tags), "stage": item.stage, "key": item.key, "updated_at": now}
 
 
-def _item(row: Mapping[str, Any]) -> StoredContentItem:
-    return StoredContentItem(id=row["id"], kind=row["kind"], title=row["title"], url=row["url"],
-                             summary=row["summary"], cover=row["cover"], tags=tuple(row["tags"]), stage=row["stage"],
-                             key=row["key"])
+def _item(row: Mapping[str, Any]) -> ContentItem:
+    return ContentItem(id=row["id"], kind=row["kind"], title=row["title"], url=row["url"], summary=row["summary"],
+                       cover=row["cover"], tags=tuple(row["tags"]), stage=row["stage"], key=row["key"])

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from leads.content import ContentItem
 from storage.db import session_factory
-from storage.repos.content import StoredContentItem, load_content_items, upsert_content_items
+from storage.repos.content import load_content_items, upsert_content_items
 
 
 @dataclass(frozen=True)
-class Item:  # any object with a content item's fields will do (the bot passes its config's ContentItem)
+class Item:  # any object with a content item's fields will do
     id: str
     kind: str = "article"
     title: str = "标题"
@@ -21,7 +22,7 @@ class Item:  # any object with a content item's fields will do (the bot passes i
     key: bool = False
 
 
-async def _by_id(db) -> dict[str, StoredContentItem]:
+async def _by_id(db) -> dict[str, ContentItem]:
     return {item.id: item for item in await load_content_items(db)}
 
 
@@ -30,10 +31,10 @@ async def test_upsert_adds_and_replaces_by_id_and_keeps_the_others(engine, backe
     await upsert_content_items(engine, [Item("b", title="新标题", stage="decision")])
     stored = await _by_id(engine)
     assert stored == {
-        "a": StoredContentItem(id="a", kind="article", title="标题", url="https://example.com/a", summary="",
-                               cover="", tags=(), stage="awareness", key=False),
-        "b": StoredContentItem(id="b", kind="article", title="新标题", url="https://example.com/a", summary="",
-                               cover="", tags=(), stage="decision", key=False),
+        "a": ContentItem(id="a", kind="article", title="标题", url="https://example.com/a", summary="",
+                         cover="", tags=(), stage="awareness", key=False),
+        "b": ContentItem(id="b", kind="article", title="新标题", url="https://example.com/a", summary="",
+                         cover="", tags=(), stage="decision", key=False),
     }
 
 
