@@ -43,8 +43,10 @@ from bot.keys import (
     SERVICES,
     SESSIONS,
 )
+from bot.limits.web import add_rate_limits
 from bot.outbox.methods import METHODS, ApiClients
 from bot.outbox.sender import OutboxSender
+from bot.serving.deadlines import quiet_disconnects
 from bot.web.middleware import error_middleware
 from leads.events import DomainEvents
 from leads.intents import IntentMatcher, build_tokenizer
@@ -101,7 +103,7 @@ async def conversation_ctx(app: web.Application) -> AsyncIterator[None]:
     library = ContentLibrary()
     await library.refresh(app[ENGINE])
     app[CONVERSATION] = Conversation(intents=IntentMatcher(cfg.intents, tokenizer, consent_words), content=library,
-                                     links=LinkSigner(app[CONFIG].signing_key))
+                                     links=LinkSigner.from_config(app[CONFIG]))
     yield
 
 
@@ -168,7 +170,8 @@ def create_app(config: Config, *, router: Router | None = None,
     build many apps in one process; loading takes about a second each)."""
     from handlers import build_router
 
-    app = web.Application(middlewares=[error_middleware], client_max_size=config.server.max_body_bytes)
+    app = web.Application(middlewares=[error_middleware, quiet_disconnects],
+                          client_max_size=config.server.max_body_bytes)
     app[CONFIG] = config
     if jieba_base is not None:
         app[JIEBA_BASE] = jieba_base
@@ -183,4 +186,5 @@ def create_app(config: Config, *, router: Router | None = None,
     add_capture(app)  # H5 forms (/f/<form>) and the mini-program API (/api/mp/...)
     add_tracked_routes(app)  # /c/<token>
     add_console_api(app)  # the console's JSON API and /healthz
+    add_rate_limits(app)  # [rate_limits] on the forms, the mini-program API and /c/ (never the callbacks)
     return app

@@ -1,11 +1,15 @@
-"""Helpers shared by handlers: the sender's identities and best-effort enrichment from WeChat."""
+"""Helpers shared by handlers: the sender's identities and best-effort enrichment from WeChat.
+
+The WeChat lookups take a PrepareContext: they run in prepare handlers, after the ack and outside the event's
+transaction (bot/dispatch/router.py), never while the inbox batch holds its row locks.
+"""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from bot.dispatch.context import HandlerContext
+from bot.dispatch.context import HandlerContext, PrepareContext
 from bot.errors import WeChatAPIError
 from bot.logs.redact import short_id
 from leads.identity import OA_OPENID, UNIONID, WECOM_EXTERNAL, IdentityKey
@@ -28,7 +32,7 @@ def unionid_identity(unionid: str | None) -> list[IdentityKey]:
     return [IdentityKey(UNIONID, "", unionid)] if unionid else []
 
 
-async def oa_user_info(ctx: HandlerContext, openid: str) -> dict[str, Any]:
+async def oa_user_info(ctx: PrepareContext, openid: str) -> dict[str, Any]:
     api = ctx.services.oa_api
     if api is None:
         return {}
@@ -39,7 +43,7 @@ async def oa_user_info(ctx: HandlerContext, openid: str) -> dict[str, Any]:
         return {}
 
 
-async def wecom_contact(ctx: HandlerContext, external_userid: str) -> dict[str, Any]:
+async def wecom_contact(ctx: PrepareContext, external_userid: str) -> dict[str, Any]:
     api = ctx.services.wecom_api
     if api is None:
         return {}

@@ -12,6 +12,7 @@ from wechatpy.replies import ArticlesReply
 
 from bot.capture.links import LinkTarget
 from bot.config.capture import Intent
+from bot.crypto.keyring import Purpose
 from bot.dispatch import filters as F
 from bot.dispatch.context import HandlerContext, ReplyContext, Services
 from bot.dispatch.router import Router
@@ -113,7 +114,7 @@ async def on_text(ctx: HandlerContext) -> None:
     if meaning.consent == DELETE:
         await ctx.leads.add_touchpoint(lead, kind="data_erasure_request", source=src, occurred_at=at,
                                        inbox_id=ctx.inbox_id)
-        await erase_lead(ctx.session, lead.id, ctx.now)
+        await erase_lead(ctx.session, lead.id, ctx.now, hasher=ctx.config.keyring.hasher(Purpose.TOMBSTONE))
     elif meaning.consent is not None:
         granted = meaning.consent == RESUBSCRIBE
         await ctx.leads.set_consent(lead, "granted" if granted else "revoked", at)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from bot.dispatch import filters as F
-from bot.dispatch.context import HandlerContext
+from bot.dispatch.context import HandlerContext, PrepareContext
 from bot.dispatch.router import Router
 from bot.ingress.events import OA
 from handlers.common import OA_CHANNEL, oa_identity, oa_user_info, source_for, unionid_identity
@@ -15,10 +17,16 @@ router = Router("oa")
 _USER_ACTIONS = {"subscribe", "scan", "click", "view", "location", "scancode_push", "scancode_waitmsg"}
 
 
+@router.prepare(F.source(OA), F.event("subscribe"))
+async def follower_info(ctx: PrepareContext) -> dict[str, Any]:
+    """The follower's UnionID (user/info, up to its time-out), before the event's transaction."""
+    return {"user_info": await oa_user_info(ctx, ctx.event.from_user)}
+
+
 @router.on(F.source(OA), F.event("subscribe", "scan"))
 async def follow_or_scan(ctx: HandlerContext) -> None:
     ev = ctx.event
-    info = await oa_user_info(ctx, ev.from_user) if ev.event == "subscribe" else {}
+    info = ctx.prepared.get("user_info") or {}
     lead = await ctx.leads.resolve([oa_identity(ctx), *unionid_identity(info.get("unionid"))],
                                    now=ctx.occurred_at, inbox_id=ctx.inbox_id)
     code = oa_scene_code(ev.event, ev.get("EventKey"))

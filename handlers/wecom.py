@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from bot.dispatch import filters as F
-from bot.dispatch.context import HandlerContext
+from bot.dispatch.context import HandlerContext, PrepareContext
 from bot.dispatch.router import Router
 from bot.ingress.events import WECOM
 from bot.outbox.enqueue import enqueue
@@ -16,13 +18,23 @@ WELCOME_CODE_LIFE_S = 20.0
 router = Router("wecom")
 
 
-@router.on(F.source(WECOM), F.change_type("add_external_contact", "add_half_external_contact"))
+_ADDED = ("add_external_contact", "add_half_external_contact")
+
+
+@router.prepare(F.source(WECOM), F.change_type(*_ADDED))
+async def added_contact_info(ctx: PrepareContext) -> dict[str, Any]:
+    """The contact's name and UnionID (externalcontact/get), before the event's transaction."""
+    external_userid = ctx.event.get("ExternalUserID")
+    return {"contact": await wecom_contact(ctx, external_userid)} if external_userid else {}
+
+
+@router.on(F.source(WECOM), F.change_type(*_ADDED))
 async def contact_added(ctx: HandlerContext) -> None:
     ev = ctx.event
     external_userid = ev.get("ExternalUserID")
     if not external_userid:
         return
-    contact = await wecom_contact(ctx, external_userid)
+    contact = ctx.prepared.get("contact") or {}
     lead = await ctx.leads.resolve(
         [wecom_identity(ctx, external_userid), *unionid_identity(contact.get("unionid"))],
         now=ctx.occurred_at, inbox_id=ctx.inbox_id, display_name=contact.get("name"),

@@ -71,8 +71,11 @@ def normalise_phone(raw: str) -> str | None:
 
 def normalise_email(raw: str) -> str | None:
     value = unicodedata.normalize("NFKC", raw).strip().lower()
-    local, _, _domain = value.partition("@")
+    local, _, domain = value.partition("@")
+    # 254: the longest address SMTP carries (RFC 5321), and what identities.value is sized for.
     if len(value) > 254 or len(local) > 64 or ".." in value or not _EMAIL.fullmatch(value):
+        return None
+    if any(len(label) > 63 for label in domain.split(".")):  # a DNS label is at most 63 characters
         return None
     return value
 

@@ -3,6 +3,9 @@
 Pure. The incremental path (one new touchpoint) and ``leadrelay scores recompute`` (every touchpoint) both
 fold events through :meth:`ScoreModel.step`, in (occurred_at, touchpoint id) order, so they cannot disagree:
 an event that arrives out of that order makes ``step`` return ``None`` and the caller replays the lead.
+
+Decay starts after a grace period, and a lead reaching the motivation threshold is held for one
+(leads/scoring_decay.py): scores don't flicker at the threshold.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from leads.scoring_decay import Holds, factors, hold, total
 from leads.scoring_rules import MotivationRule, ScoringRules
 
 ABILITY, MOTIVATION = "ability", "motivation"
@@ -56,15 +60,22 @@ class MotivationState:
     day_counts: dict[str, int] = field(default_factory=dict)
     once: dict[str, list[str]] = field(default_factory=dict)  # rule -> detail values already counted
     hits: list[Hit] = field(default_factory=list)
+    holds: Holds = field(default_factory=list)  # when nothing of the lead fades (leads/scoring_decay.py)
+    # What deciding a hold needs without summing every hit again (_judge_hold): the motivation after the last
+    # event (kept up to date while the lead is held: nothing fades then), and an upper bound of it.
+    value: float = 0.0
+    bound: float = 0.0
 
     def copy(self) -> MotivationState:
         return MotivationState(self.last, dict(self.matched), dict(self.counted), self.day, dict(self.day_counts),
-                               {k: list(v) for k, v in self.once.items()}, list(self.hits))
+                               {k: list(v) for k, v in self.once.items()}, list(self.hits), list(self.holds),
+                               self.value, self.bound)
 
     def to_json(self) -> dict[str, Any]:
         return {"last": list(self.last) if self.last else None, "matched": self.matched, "counted": self.counted,
                 "day": self.day, "day_counts": self.day_counts, "once": self.once,
-                "hits": [[h.rule_id, h.touchpoint_id, h.at, h.points] for h in self.hits]}
+                "hits": [[h.rule_id, h.touchpoint_id, h.at, h.points] for h in self.hits],
+                "holds": [list(h) for h in self.holds], "value": self.value, "bound": self.bound}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> MotivationState:
@@ -73,7 +84,9 @@ class MotivationState:
                    counted=dict(data.get("counted", {})), day=data.get("day", ""),
                    day_counts=dict(data.get("day_counts", {})),
                    once={k: list(v) for k, v in data.get("once", {}).items()},
-                   hits=[Hit(str(r), int(t), float(a), int(p)) for r, t, a, p in data.get("hits", [])])
+                   hits=[Hit(str(r), int(t), float(a), int(p)) for r, t, a, p in data.get("hits", [])],
+                   holds=[(float(lo), float(hi)) for lo, hi in data.get("holds", [])],
+                   value=float(data.get("value", 0.0)), bound=float(data.get("bound", 0.0)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +121,7 @@ class ScoreModel:
         for rule in rules.motivation:
             self._by_event[rule.event].append(rule)
         self._daily = any(r.max_per_day for r in rules.motivation)
+        self._grace_s = rules.decay.grace_days * 86_400
 
     @property
     def scored_kinds(self) -> frozenset[str]:
@@ -133,6 +147,7 @@ class ScoreModel:
         day = self._day_of(event.occurred_at) if self._daily else ""
         if day != state.day:
             state.day, state.day_counts = day, {}
+        points = gained = 0  # this event's points, and its positive ones
         for rule in rules:
             if not _passes(rule, event):
                 continue
@@ -153,7 +168,35 @@ class ScoreModel:
             state.counted[rid] = state.counted.get(rid, 0) + 1
             state.day_counts[rid] = state.day_counts.get(rid, 0) + 1
             state.hits.append(Hit(rid, event.touchpoint_id, order[0], rule.points))
+            points += rule.points
+            gained += max(rule.points, 0)
+        if gained or points:  # (the bound and the value change only with points)
+            self._judge_hold(state, order[0], points, gained)
         return state
+
+    def _judge_hold(self, state: MotivationState, at: float, points: int, gained: int) -> None:
+        """Hold the lead if this event earned points and left it at or above the threshold.
+
+        Inside a hold nothing faded since the last event: the value is the last one plus this event's points.
+        Outside, it is summed afresh, unless an upper bound says it cannot reach the threshold: the last sum,
+        plus every negative point (they fade: the value can rise by as much), plus the positive points since.
+        """
+        if not self._grace_s:
+            return
+        state.bound += gained
+        held = bool(state.holds) and at <= state.holds[-1][1]
+        if held and points:
+            state.value = total((state.value, points))
+        if not gained:
+            return
+        threshold = self.rules.motivation_threshold
+        if not held:
+            if state.bound < threshold:
+                return
+            state.value = self._value(state, at)
+            state.bound = state.value - sum(h.points for h in state.hits if h.points < 0)
+        if state.value >= threshold:
+            hold(state.holds, at, at + self._grace_s)
 
     def replay(self, events: Iterable[ScoreEvent]) -> MotivationState:
         """The state after every event, each counted once, in (occurred_at, touchpoint id) order."""
@@ -164,9 +207,13 @@ class ScoreModel:
         return state
 
     def motivation(self, state: MotivationState, at: datetime) -> float:
-        now = at.timestamp()
-        factor = self.rules.decay.factor
-        return sum(h.points * factor(now - h.at) for h in state.hits)
+        return self._value(state, at.timestamp())
+
+    def _value(self, state: MotivationState, now: float) -> float:
+        return total(h.points * f for h, f in zip(state.hits, self._factors(state, now), strict=True))
+
+    def _factors(self, state: MotivationState, now: float) -> list[float]:
+        return factors(self.rules.decay.factor, self._grace_s, state.holds, [h.at for h in state.hits], now)
 
     # -- ability ----------------------------------------------------------------------------------------
     def ability_contributions(self, profile: Mapping[str, Any]) -> list[Contribution]:
@@ -182,20 +229,18 @@ class ScoreModel:
         return out
 
     def ability(self, profile: Mapping[str, Any]) -> float:
-        return float(sum(c.points for c in self.ability_contributions(profile)))
+        return total(c.points for c in self.ability_contributions(profile))
 
     # -- both -------------------------------------------------------------------------------------------
     def scorecard(self, profile: Mapping[str, Any], state: MotivationState, at: datetime) -> Scorecard:
-        """Totals and every contribution, exact at ``at``; each total is the sum of its contributions."""
+        """Totals and every contribution, exact at ``at``; each total is the sum of its contributions (rounded
+        by leads/scoring_decay.py: total)."""
         lines = self.ability_contributions(profile)
-        now = at.timestamp()
-        factor = self.rules.decay.factor
-        for h in state.hits:
-            lines.append(Contribution(MOTIVATION, h.rule_id, h.points, h.points * factor(now - h.at),
-                                      touchpoint_id=h.touchpoint_id,
+        for h, f in zip(state.hits, self._factors(state, at.timestamp()), strict=True):
+            lines.append(Contribution(MOTIVATION, h.rule_id, h.points, h.points * f, touchpoint_id=h.touchpoint_id,
                                       occurred_at=datetime.fromtimestamp(h.at, UTC)))
-        ability = sum(c.current for c in lines if c.score == ABILITY)
-        motivation = sum(c.current for c in lines if c.score == MOTIVATION)
+        ability = total(c.current for c in lines if c.score == ABILITY)
+        motivation = total(c.current for c in lines if c.score == MOTIVATION)
         return Scorecard(ability, motivation, self.rules.quadrant(ability, motivation), tuple(lines), at)
 
     def _day_of(self, at: datetime) -> str:

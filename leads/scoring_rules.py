@@ -72,10 +72,15 @@ class MotivationRule:
 
 @dataclass(frozen=True, slots=True)
 class Decay:
-    """How motivation points fade: exponential half-life, or a step schedule of (age in days, factor)."""
+    """How motivation points fade: exponential half-life, or a step schedule of (age in days, factor).
+
+    ``grace_days``: points keep their full value that long before fading starts (ages in ``factor`` count
+    from the end of the grace); leads/scoring.py also holds a lead that reaches the motivation threshold.
+    """
 
     half_life_days: float = 0.0  # 0 and no steps: no decay
     steps: tuple[tuple[float, float], ...] = ()  # ascending ages; factor applies from that age on
+    grace_days: float = 0.0
 
     def factor(self, age_seconds: float) -> float:
         if age_seconds <= 0:

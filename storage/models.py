@@ -24,6 +24,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 # SQLite only autoincrements INTEGER PRIMARY KEY; PostgreSQL gets 64-bit ids.
 BigId = BigInteger().with_variant(Integer(), "sqlite")
+# An identity value holds the longest valid email address (254 characters, RFC 5321) with room to spare.
+IDENTITY_VALUE_LEN = 320
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -88,7 +90,7 @@ class Identity(Base):
     lead_id: Mapped[int] = mapped_column(BigId, ForeignKey("leads.id"), index=True)
     kind: Mapped[str] = mapped_column(String(24))
     app: Mapped[str] = mapped_column(String(64), default="")
-    value: Mapped[str] = mapped_column(String(200))
+    value: Mapped[str] = mapped_column(String(IDENTITY_VALUE_LEN))
     verified: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
@@ -127,7 +129,7 @@ class LeadMerge(Base):
     survivor_id: Mapped[int] = mapped_column(BigId, ForeignKey("leads.id"), index=True)
     merged_id: Mapped[int] = mapped_column(BigId, ForeignKey("leads.id"), index=True)
     identity_kind: Mapped[str] = mapped_column(String(24))
-    identity_value: Mapped[str] = mapped_column(String(200))
+    identity_value: Mapped[str] = mapped_column(String(IDENTITY_VALUE_LEN))
     moved: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     inbox_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("inbox.id"))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
@@ -141,10 +143,46 @@ class MergeConflict(Base):
     lead_id: Mapped[int] = mapped_column(BigId, ForeignKey("leads.id"), index=True)
     other_lead_id: Mapped[int] = mapped_column(BigId, ForeignKey("leads.id"), index=True)
     identity_kind: Mapped[str] = mapped_column(String(24))
-    identity_value: Mapped[str] = mapped_column(String(200))
+    identity_value: Mapped[str] = mapped_column(String(IDENTITY_VALUE_LEN))
     reason: Mapped[str] = mapped_column(Text)
     status: Mapped[str] = mapped_column(String(16), default="open")
     inbox_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("inbox.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class DuplicateSuggestion(Base):
+    """A weak identity (typed phone or email) matched another lead: a person decides whether to merge."""
+
+    __tablename__ = "duplicate_suggestions"
+    __table_args__ = (UniqueConstraint("lead_id", "other_lead_id", "identity_kind", "identity_value"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    lead_id: Mapped[int] = mapped_column(BigId, ForeignKey("leads.id"), index=True)  # the submitter's lead
+    other_lead_id: Mapped[int] = mapped_column(BigId, ForeignKey("leads.id"), index=True)  # owns the identity
+    identity_kind: Mapped[str] = mapped_column(String(24))
+    identity_value: Mapped[str] = mapped_column(String(IDENTITY_VALUE_LEN))
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)  # open, merged, dismissed
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    resolved_by: Mapped[str] = mapped_column(String(100), default="")
+
+
+class IdentityTombstone(Base):
+    """An erased identity, kept only as a keyed hash: enough to recognise it, never to read it back."""
+
+    __tablename__ = "identity_tombstones"
+
+    digest: Mapped[str] = mapped_column(String(64), primary_key=True)
+    erased_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class SubmissionKey(Base):
+    """An idempotency key of a stored submission: a retry with the same key is answered, not stored twice."""
+
+    __tablename__ = "submission_keys"
+
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    lead_id: Mapped[int] = mapped_column(BigId, ForeignKey("leads.id"), index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 

@@ -1,7 +1,8 @@
 """The OA web OAuth round trip of an H5 form: bind the visitor's OpenID to the form session silently.
 
 In WeChat's browser the page first sends the visitor to WeChat's authorize URL (``snsapi_base``: no
-consent screen) and gets back a single-use code, which becomes the OpenID in the signed session cookie.
+consent screen) and gets back a single-use code, which becomes the OpenID in the encrypted session cookie.
+A cookie bound before the person's data was erased counts as anonymous (bot/capture/erased.py).
 """
 
 from __future__ import annotations
@@ -12,20 +13,23 @@ from aiohttp import web
 from yarl import URL
 
 from bot.capture.common import message_page
+from bot.capture.erased import voided_by_erasure
 from bot.capture.form_tokens import (
     COOKIE_MAX_AGE_S,
     COOKIE_NAME,
     FormSession,
     check_oauth_state,
+    decode_session,
     encode_session,
     oauth_state,
 )
 from bot.config.capture import FormDef
 from bot.config.core import Config
 from bot.errors import WeChatAPIError
-from bot.keys import CONFIG, REDIS
+from bot.keys import CONFIG, REDIS, SESSIONS
 from bot.wechat.clients import WeChatTransportError
 from bot.wechat.oauth import OAWebOAuth, claim_code
+from leads.identity import OA_OPENID, UNIONID, IdentityKey
 
 log = logging.getLogger(__name__)
 OAUTH_PARAMS = ("code", "state")
@@ -49,9 +53,26 @@ def _redirect(location: str) -> web.Response:
 
 
 def set_session_cookie(response: web.StreamResponse, config: Config, session: FormSession) -> None:
-    response.set_cookie(COOKIE_NAME, encode_session(config.signing_key, session), max_age=COOKIE_MAX_AGE_S,
+    response.set_cookie(COOKIE_NAME, encode_session(config.keyring, session), max_age=COOKIE_MAX_AGE_S,
                         path="/f/", httponly=True, samesite="Lax",
                         secure=config.server.public_url.startswith("https://"))
+
+
+async def current_session(request: web.Request) -> FormSession | None:
+    """The visitor's form session from the cookie; its person dropped when they were erased after binding.
+
+    What this decides is shown (the page, the fields to ask); a submission checks again in its own transaction
+    (bot/capture/submit.py ``own_since_ms``), where an erasure committing meanwhile is seen."""
+    config = request.app[CONFIG]
+    session = decode_session(config.keyring, request.cookies.get(COOKIE_NAME))
+    if session is None or session.openid is None:
+        return session
+    bound = [IdentityKey(OA_OPENID, config.wechat.app_id, session.openid)]
+    if session.unionid:
+        bound.append(IdentityKey(UNIONID, "", session.unionid))
+    async with request.app[SESSIONS]() as db:
+        voided = await voided_by_erasure(db, config, bound, session.bound_ms or 0)
+    return session.anonymous() if voided else session
 
 
 def start(request: web.Request, oauth: OAWebOAuth, form: FormDef, session: FormSession) -> web.StreamResponse:
@@ -60,7 +81,7 @@ def start(request: web.Request, oauth: OAWebOAuth, form: FormDef, session: FormS
     # The public URL, not the request's: behind nginx the request says 127.0.0.1:8081, and WeChat only
     # redirects to the OA's registered web-authorisation domain.
     redirect_uri = config.server.public_url.rstrip("/") + str(clean_url(request))
-    state = oauth_state(config.signing_key, form.id, session.sid)
+    state = oauth_state(config.keyring, form.id, session.sid)
     response = _redirect(oauth.authorize_url(redirect_uri, state))
     set_session_cookie(response, config, session)
     return response
@@ -75,7 +96,7 @@ async def finish(request: web.Request, oauth: OAWebOAuth, form: FormDef, session
     # The state ties this return to the session that started it: a code fetched in someone else's
     # browser (login CSRF) cannot bind their OpenID here.
     if not code or len(code) > MAX_CODE_LEN or not check_oauth_state(
-            config.signing_key, form.id, session.sid, request.query.get("state")):
+            config.keyring, form.id, session.sid, request.query.get("state")):
         return message_page(400, "授权链接无效", "授权链接无效或已过期，请重新打开表单。", link=retry)
     if not await claim_code(request.app[REDIS], config.redis.key_prefix, "oa_web", code):
         return message_page(400, "授权已使用", "该授权码已使用过，请重新打开表单。", link=retry)
@@ -90,5 +111,5 @@ async def finish(request: web.Request, oauth: OAWebOAuth, form: FormDef, session
         log.warning("OA web OAuth exchange failed for form %s: %s", form.id, exc)
         return message_page(502, "微信服务暂不可用", "微信服务暂时不可用，请稍后重试。", link=retry)
     response = _redirect(retry)
-    set_session_cookie(response, config, FormSession(session.sid, openid, unionid))
+    set_session_cookie(response, config, FormSession.bound(session.sid, openid, unionid))
     return response

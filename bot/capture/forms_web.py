@@ -11,14 +11,16 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
+from aiohttp.http_exceptions import HttpProcessingError
 
 from bot.capture import forms_oauth
 from bot.capture.common import CAPTURE, find_form, message_page, render
-from bot.capture.form_tokens import COOKIE_NAME, FormSession, check_csrf, csrf_fingerprint, csrf_token, decode_session
+from bot.capture.form_tokens import FormSession, check_csrf, csrf_fingerprint, csrf_token
 from bot.capture.submit import Submission, known_for, record_submission
 from bot.config.capture import FormDef
 from bot.config.core import Config
 from bot.keys import CONFIG, EVENTS, REDIS, SCORING, SESSIONS
+from bot.limits.web import limit_identity
 from leads.form_fields import FIELD_SPECS
 from leads.forms import MAX_SOURCE_CODE_LEN, clean_param, fields_to_ask, utm_params, validate_submission
 from leads.identity import OA_OPENID, UNIONID, IdentityKey
@@ -61,7 +63,7 @@ def _form_page(request: web.Request, form: FormDef, session: FormSession, ask: t
     response = render(
         "form.html", status, title=form.title, description=form.description, action=str(request.rel_url),
         fields=_field_views(form, ask, raw, errors or {}), errors=errors or {}, skipped=len(ask) < len(form.fields),
-        csrf=csrf_token(config.signing_key, form.id, session.sid), privacy_text=config.capture.bot.privacy_text,
+        csrf=csrf_token(config.keyring, form.id, session.sid), privacy_text=config.capture.bot.privacy_text,
         consent=raw.get("consent") in CONSENT_VALUES, submit_label=form.submit_label)
     forms_oauth.set_session_cookie(response, config, session)
     return response
@@ -72,7 +74,7 @@ async def show_form(request: web.Request) -> web.StreamResponse:
     if form is None:
         return _not_found()
     config = request.app[CONFIG]
-    session = decode_session(config.signing_key, request.cookies.get(COOKIE_NAME)) or FormSession.new()
+    session = await forms_oauth.current_session(request) or FormSession.new()
     oauth = request.app[CAPTURE].oauth
     if oauth is not None:
         if "code" in request.query:
@@ -88,14 +90,19 @@ async def submit_form(request: web.Request) -> web.StreamResponse:
     if form is None:
         return _not_found()
     config = request.app[CONFIG]
-    session = decode_session(config.signing_key, request.cookies.get(COOKIE_NAME))
-    raw = await request.post()
+    session = await forms_oauth.current_session(request)
+    try:
+        raw = await request.post()
+    except (ValueError, LookupError, HttpProcessingError):  # not UTF-8, an unknown charset, a broken multipart
+        return message_page(400, "提交内容无效", "提交的内容编码有误，请在微信或浏览器中重新打开表单后提交。",
+                            link=str(request.rel_url))
     token = raw.get("csrf")
-    if session is None or not isinstance(token, str) or not check_csrf(config.signing_key, form.id, session.sid,
+    if session is None or not isinstance(token, str) or not check_csrf(config.keyring, form.id, session.sid,
                                                                         token):
         return message_page(403, "页面已过期", "页面已过期或请求无效，请重新打开表单后提交。",
                             link=str(request.rel_url))
     own = own_identities(config, session)
+    await limit_identity(request, "form_posts_per_openid", session.openid)  # a WeChat user's posts, any address
     ask = fields_to_ask(form, await known_for(request.app[SESSIONS], own))
     data = validate_submission(form, raw, ask=ask, consent=raw.get("consent") in CONSENT_VALUES,
                                identified=bool(own))
@@ -107,7 +114,8 @@ async def submit_form(request: web.Request) -> web.StreamResponse:
         return message_page(409, "请勿重复提交", "该表单已提交成功，请勿重复提交。", ok=True)
     query = request.query
     submission = Submission(form=form, data=data, own=own, via="h5", utm=utm_params(query),
-                            source_code=clean_param(query.get("src"), MAX_SOURCE_CODE_LEN) or None)
+                            source_code=clean_param(query.get("src"), MAX_SOURCE_CODE_LEN) or None,
+                            own_since_ms=session.bound_ms or 0)  # checked again in its transaction
     try:
         await record_submission(request.app[SESSIONS], config, request.app[SCORING], request.app[EVENTS], submission,
                                 datetime.now(UTC))

@@ -7,7 +7,6 @@ error is the one JSON shape of bot/web/errors.py (``code`` and ``message`` in Ch
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -15,12 +14,15 @@ from typing import TYPE_CHECKING, Any
 from aiohttp import web
 
 from bot.capture.common import CAPTURE, find_form
-from bot.capture.submit import Submission, known_for, record_submission
+from bot.capture.idempotency import SubmissionOnce
+from bot.capture.submit import CredentialVoided, Submission, known_for, record_submission
 from bot.config.capture import FormDef
+from bot.crypto.keyring import Purpose
 from bot.errors import WeChatAPIError
 from bot.keys import CONFIG, EVENTS, REDIS, SCORING, SESSIONS
+from bot.limits.web import limit_identity
 from bot.web.errors import ApiError, json_response
-from bot.web.params import json_object
+from bot.web.params import bearer_token, json_object
 from bot.wechat.clients import WeChatTransportError
 from bot.wechat.miniprogram import MiniProgramAPI
 from bot.wechat.oauth import claim_code
@@ -31,6 +33,7 @@ from leads.identity import MP_OPENID, UNIONID, IdentityKey
 from storage.models import MiniProgramSession
 from storage.repos.leads import LeadRepository
 from storage.repos.mp_sessions import find_mp_session, open_mp_session
+from storage.repos.submission_keys import AlreadySubmitted
 from storage.tx import in_transaction
 
 if TYPE_CHECKING:  # the transaction in_transaction opens, passed through to the repositories
@@ -40,8 +43,9 @@ MAX_CODE_LEN = 256
 _UPSTREAM = (WeChatTransportError, TokenUnavailable, OSError)
 
 
-def _hash(token: str) -> str:
-    return hashlib.sha256(token.encode()).hexdigest()
+def _hash(request: web.Request, token: str) -> str:
+    """Keyed with the ring's mini-program subkey: a copy of the table cannot be matched against tokens."""
+    return request.app[CONFIG].keyring.digest(Purpose.MP_SESSION, token)
 
 
 def _mp(request: web.Request) -> MiniProgramAPI:
@@ -79,6 +83,7 @@ async def login(request: web.Request) -> web.Response:
         raise _wechat_error(exc, "登录凭证") from exc
     except _UPSTREAM as exc:
         raise ApiError(502, "wechat_unavailable", "微信服务暂时不可用，请稍后重试") from exc
+    await limit_identity(request, "mp_login_per_openid", result.openid)  # sessions opened for one user
     token = secrets.token_urlsafe(32)
     ttl = config.capture.mini_program.session_ttl_s
     now = datetime.now(UTC)
@@ -89,7 +94,7 @@ async def login(request: web.Request) -> web.Response:
     async def store(session: AsyncSession) -> None:
         repo = LeadRepository(session, request.app[SCORING], lambda: now, events=request.app[EVENTS])
         lead = await repo.resolve(own, now=now, inbox_id=None)
-        await open_mp_session(session, token_hash=_hash(token), lead_id=lead.id, openid=result.openid,
+        await open_mp_session(session, token_hash=_hash(request, token), lead_id=lead.id, openid=result.openid,
                               session_key=result.session_key, now=now, expires_at=now + timedelta(seconds=ttl))
 
     await in_transaction(request.app[SESSIONS], store)
@@ -97,15 +102,16 @@ async def login(request: web.Request) -> web.Response:
 
 
 async def _session(request: web.Request) -> MiniProgramSession:
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
+    token = bearer_token(request)  # None for a missing, non-ASCII or malformed header
+    if token is None:
         raise ApiError(401, "unauthorized", "请先登录")
     async with request.app[SESSIONS]() as session:
-        row = await find_mp_session(session, _hash(token.strip()))
+        row = await find_mp_session(session, _hash(request, token))
     if row is None:
         raise ApiError(401, "invalid_token", "登录凭证无效，请重新登录")
     if row.expires_at <= datetime.now(UTC):
         raise ApiError(401, "session_expired", "登录已过期，请重新登录")
+    await limit_identity(request, "mp_forms_per_openid", row.openid)  # every signed-in call counts for its user
     return row
 
 
@@ -131,7 +137,22 @@ async def describe_form(request: web.Request) -> web.Response:
         "privacy_text": request.app[CONFIG].capture.bot.privacy_text, "fields": fields})
 
 
+async def _verified_phone(request: web.Request, mp: MiniProgramAPI, phone_code: str) -> str:
+    """The number behind a getPhoneNumber code (each code is used once)."""
+    config = request.app[CONFIG]
+    if len(phone_code) > MAX_CODE_LEN or not await claim_code(
+            request.app[REDIS], config.redis.key_prefix, "mp_phone", phone_code):
+        raise ApiError(400, "code_used", "手机号授权码已使用，请重新授权")
+    try:
+        return (await mp.phone_number(phone_code)).number
+    except WeChatAPIError as exc:
+        raise _wechat_error(exc, "手机号授权码") from exc
+    except _UPSTREAM as exc:
+        raise ApiError(502, "wechat_unavailable", "微信服务暂时不可用，请稍后重试") from exc
+
+
 async def submit(request: web.Request) -> web.Response:
+    """Validate and store a form; see bot/capture/idempotency.py for how a retry is stored once."""
     mp = _mp(request)
     config = request.app[CONFIG]
     mp_session = await _session(request)
@@ -147,18 +168,22 @@ async def submit(request: web.Request) -> web.Response:
     data = validate_submission(form, fields, ask=ask, consent=body.get("consent") is True, identified=True)
     if not data.ok:
         raise ApiError(400, "invalid_fields", "请检查填写的信息", fields=data.errors)
-    verified_phone = None
-    if phone_code:
-        if len(phone_code) > MAX_CODE_LEN or not await claim_code(
-                request.app[REDIS], config.redis.key_prefix, "mp_phone", phone_code):
-            raise ApiError(400, "code_used", "手机号授权码已使用，请重新授权")
+    now = datetime.now(UTC)
+    once = SubmissionOnce(request, body, mp.app_id, mp_session.openid, form.id, now)
+    async with once.exclusive():
+        if await once.seen():  # a retry: answered as it was the first time, stored once
+            return json_response({"code": "ok", "message": form.success_message})
+        verified_phone = await _verified_phone(request, mp, phone_code) if phone_code else None
         try:
-            verified_phone = (await mp.phone_number(phone_code)).number
-        except WeChatAPIError as exc:
-            raise _wechat_error(exc, "手机号授权码") from exc
-        except _UPSTREAM as exc:
-            raise ApiError(502, "wechat_unavailable", "微信服务暂时不可用，请稍后重试") from exc
-    await record_submission(request.app[SESSIONS], config, request.app[SCORING], request.app[EVENTS], Submission(
-        form=form, data=data, own=own, via="miniprogram", utm=utm_params(body), verified_phone=verified_phone,
-        source_code=clean_param(body.get("src"), MAX_SOURCE_CODE_LEN) or None), datetime.now(UTC))
+            await record_submission(request.app[SESSIONS], config, request.app[SCORING], request.app[EVENTS],
+                                    Submission(form=form, data=data, own=own, via="miniprogram", utm=utm_params(body),
+                                               verified_phone=verified_phone, source_code=clean_param(
+                                                   body.get("src"), MAX_SOURCE_CODE_LEN) or None,
+                                               own_since_ms=int(mp_session.created_at.timestamp() * 1000),
+                                               refuse_voided=True),
+                                    now, then=once.then())
+        except AlreadySubmitted:
+            pass  # a concurrent duplicate with the same key was stored first (Redis was unavailable)
+        except CredentialVoided:  # the person was erased while this was on its way (the session is gone)
+            raise ApiError(401, "invalid_token", "登录凭证无效，请重新登录") from None
     return json_response({"code": "ok", "message": form.success_message})

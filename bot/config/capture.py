@@ -10,7 +10,7 @@ from typing import Any
 from bot.config.outbound import OutboundConfig, validate_outbound
 from bot.config.validate import build_section, check, str_map, string, table, tables, unique
 from bot.errors import ConfigError
-from leads.content import ContentItem
+from leads.content import ContentItem, item_problems
 
 CONTENT_KINDS = ("article", "whitepaper", "video", "livestream", "case_study")
 BUYING_STAGES = ("awareness", "consideration", "decision")
@@ -155,8 +155,9 @@ def _content_item(index: int, entry: Any, origin: str = "content.items") -> Cont
     check(bool(_ID.match(item.id)), f"{key}.id", "must be a lowercase identifier (a-z, 0-9, - and _)")
     check(item.kind in CONTENT_KINDS, f"{key}.kind", f"must be one of {', '.join(CONTENT_KINDS)}")
     check(item.stage in BUYING_STAGES, f"{key}.stage", f"must be one of {', '.join(BUYING_STAGES)}")
-    check(item.url.startswith(("https://", "http://")), f"{key}.url", "must be an http(s) URL")
     check(bool(item.title.strip()), f"{key}.title", "must not be empty")
+    for name, problem in item_problems(item):  # lengths of the columns, https:// URLs with a real host
+        raise ConfigError(f"{key}.{name}", problem)
     return item
 
 

@@ -7,17 +7,19 @@ from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
 from bot.config.capture import CAPTURE_SECTIONS, CaptureConfig, build_capture, validate_capture
+from bot.config.limits import RateLimitsConfig, validate_limits
 from bot.config.scoring import ScoringConfig, build_scoring, default_scoring
+from bot.config.secret_keys import parse_secret_keys, require_in_live, resolve_secret_keys
 from bot.config.validate import build_section, check
+from bot.crypto.keyring import KeyRing, keyring_for
 from bot.errors import ConfigError
 from storage.settings import DatabaseConfig, RedisConfig
 
@@ -30,8 +32,15 @@ class ServerConfig:
     port: int = 8080
     public_url: str = "http://127.0.0.1:8080"
     max_body_bytes: int = 64 * 1024
-    # Signs tracked links and session tokens; every process must share it. Empty: derived from wechat.token.
-    secret_key: str = ""
+    # Signs and encrypts links, form cookies and session hashes; every process must share it. The first key
+    # signs, all verify (rotation). See bot/config/secret_keys.py: required live, ephemeral in sandbox.
+    secret_key: tuple[str, ...] = ()
+    # Connection deadlines (bot/serving/deadlines.py): a request's head, then its whole body, must arrive in time.
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 20.0
+    keepalive_timeout_s: float = 75.0  # idle between requests; above nginx's upstream keepalive_timeout (60 s)
+    # Peers whose X-Forwarded-For / X-Real-IP name the client (bot/limits/client_ip.py); IPs or CIDR networks.
+    trusted_proxies: tuple[str, ...] = ("127.0.0.1", "::1")
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,12 +123,12 @@ class Config:
     channels: Mapping[str, ChannelSource] = field(default_factory=dict)
     capture: CaptureConfig = field(default_factory=CaptureConfig)
     scoring: ScoringConfig = field(default_factory=default_scoring)
+    rate_limits: RateLimitsConfig = field(default_factory=RateLimitsConfig)
 
     @property
-    def signing_key(self) -> bytes:
-        if self.server.secret_key:
-            return self.server.secret_key.encode()
-        return hashlib.sha256(b"leadrelay-signing:" + self.wechat.token.encode()).digest()
+    def keyring(self) -> KeyRing:
+        """server.secret_key's subkeys, one per purpose (bot/crypto/keyring.py)."""
+        return keyring_for(self.server.secret_key)
 
 
 _SECTIONS: dict[str, type] = {
@@ -132,6 +141,7 @@ _SECTIONS: dict[str, type] = {
     "inbox": InboxConfig,
     "api": ApiConfig,
     "jobs": JobsConfig,
+    "rate_limits": RateLimitsConfig,
 }
 
 
@@ -176,11 +186,20 @@ def build_config(raw: Mapping[str, Any]) -> Config:
         raise ConfigError(sorted(unknown)[0], "unknown section")
     if "wechat" not in raw:
         raise ConfigError("wechat", "section is required")
+    server_raw = raw.get("server", {})
+    if isinstance(server_raw, dict) and "secret_key" in server_raw:
+        raw = {**raw, "server": {**server_raw, "secret_key": parse_secret_keys(server_raw["secret_key"])}}
     sections = {name: build_section(name, cls, raw.get(name, {})) for name, cls in _SECTIONS.items()}
+    wechat, wecom = sections["wechat"], sections["wecom"]
+    sections["server"] = replace(sections["server"], secret_key=resolve_secret_keys(
+        sections["server"].secret_key, live=wechat.mode == "live",
+        other_secrets=(wechat.token, wechat.app_secret, wechat.encoding_aes_key, wecom.token, wecom.secret,
+                       wecom.contact_secret, wecom.encoding_aes_key, *sections["api"].tokens)))
     channels = _build_channels(raw.get("channels", {}))
     config = Config(channels=channels, capture=build_capture(dict(raw)), scoring=build_scoring(raw.get("scoring")),
                     **sections)
     _validate(config)
+    validate_limits(config)
     validate_capture(config.capture)
     return config
 
@@ -231,6 +250,7 @@ def _validate(c: Config) -> None:
     check(c.wechat.mode in ("sandbox", "live"), "wechat.mode", "must be \"sandbox\" or \"live\"")
     check(c.wechat.mode == "sandbox" or bool(c.wechat.app_secret), "wechat.app_secret",
            "is required in live mode")
+    require_in_live(c.server.secret_key, c.wechat.mode == "live")
     _check_url("wechat.api_base_url", c.wechat.api_base_url, ("http", "https"))
     _check_aes_key("wechat.encoding_aes_key", c.wechat.encoding_aes_key)
     if c.wecom.enabled:
@@ -256,6 +276,4 @@ def _validate(c: Config) -> None:
     check(len(set(enabled)) == len(enabled), "jobs.enabled", "must not name a job twice")
     check(c.jobs.leader_ttl_s >= 1, "jobs.leader_ttl_s", "must be at least 1 (second)")
     check(c.jobs.shutdown_wait_s >= 0, "jobs.shutdown_wait_s", "must be 0 or more")
-    check(not c.server.secret_key or len(c.server.secret_key) >= 16, "server.secret_key",
-           "must be at least 16 characters (or empty to derive it from wechat.token)")
 

@@ -55,8 +55,12 @@ DEFAULT_ACTIONS: dict[str, tuple[str, ...]] = {
     "public_pool": ("tag:public_pool",),
 }
 DEFAULT_HALF_LIFE_DAYS = 30.0
+# Points keep full value a week before fading, and a lead reaching the motivation threshold is held that long:
+# the hand-off to sales (DOMAIN.md: 42 hours is an average first reply) and its follow-up fit in a working
+# week, and a weekly touch (newsletter, webinar reminder) keeps an active lead where it is.
+DEFAULT_DECAY_GRACE_DAYS = 7.0
 DEFAULT_REFRESH_INTERVAL_S = 3600
-_KEYS = ("ability_threshold", "motivation_threshold", "half_life_days", "decay_steps", "timezone",
+_KEYS = ("ability_threshold", "motivation_threshold", "half_life_days", "decay_steps", "decay_grace_days", "timezone",
          "refresh_interval_s", "actions", "ability", "motivation")
 _ABILITY_KEYS = ("id", "attribute", "points", "values", "min", "max")
 _FILTERS = ("channel", "scene", "content_id", "content_stage", "tag")
@@ -86,6 +90,8 @@ def build_scoring(raw: Any) -> ScoringConfig:
     check(half_life >= 0, "scoring.half_life_days", "must be 0 or more")
     check(not (steps and half_life), "scoring.decay_steps",
            "replaces half_life_days: set half_life_days = 0 (or leave it out) to use decay_steps")
+    grace = number("scoring.decay_grace_days", table.get("decay_grace_days", DEFAULT_DECAY_GRACE_DAYS))
+    check(grace >= 0, "scoring.decay_grace_days", "must be 0 or more")
     timezone = string("scoring.timezone", table.get("timezone", defaults.timezone))
     try:
         ZoneInfo(timezone)
@@ -97,7 +103,7 @@ def build_scoring(raw: Any) -> ScoringConfig:
     rules = ScoringRules(
         ability=_rules("ability", table.get("ability"), _ability, DEFAULT_ABILITY),
         motivation=_rules("motivation", table.get("motivation"), _motivation, DEFAULT_MOTIVATION),
-        decay=Decay(half_life_days=half_life, steps=steps), **thresholds, timezone=timezone,
+        decay=Decay(half_life_days=half_life, steps=steps, grace_days=grace), **thresholds, timezone=timezone,
         actions=_actions(table.get("actions", {})),
     )
     return ScoringConfig(rules=rules, refresh_interval_s=refresh)

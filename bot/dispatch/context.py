@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
@@ -57,6 +58,7 @@ class HandlerContext:
     leads: LeadRepository
     services: Services
     now: datetime
+    prepared: Mapping[str, Any] = field(default_factory=dict)  # what the event's prepare handler looked up
 
     @property
     def config(self) -> Config:
@@ -66,6 +68,19 @@ class HandlerContext:
     def occurred_at(self) -> datetime:
         """When the touch happened: the callback's CreateTime, never later than now."""
         return min(datetime.fromtimestamp(self.event.create_time, UTC), self.now)
+
+
+@dataclass(frozen=True, slots=True)
+class PrepareContext:
+    """Lookups before an event's transaction: the event and the clients, no database (no locks to hold while
+    WeChat answers). Runs again if the event is handled again: lookups only, no side effects."""
+
+    event: InboundEvent
+    services: Services
+
+    @property
+    def config(self) -> Config:
+        return self.services.config
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,8 +1,10 @@
 """Routers: filters decide which handler an event goes to; handlers only handle.
 
-Two phases, as in bolt's ack-then-work: a *reply* handler may answer inline (it must be quick and free of
-side effects, since a retried callback runs it again), and a *process* handler does the real work after
-the answer, inside the event's database transaction.
+Three phases, as in bolt's ack-then-work: a *reply* handler may answer inline (it must be quick and free of
+side effects, since a retried callback runs it again); after the answer, a *prepare* handler makes the slow
+network lookups the event needs (a UnionID from WeChat) outside any transaction, so no row lock waits on the
+network; then the *process* handler does the real work inside the event's database transaction, with what
+the prepare handler returned as ``ctx.prepared`` (bot/inbox/lookups.py runs the two in turn).
 """
 
 from __future__ import annotations
@@ -13,11 +15,12 @@ from typing import TYPE_CHECKING, Any
 from bot.ingress.events import InboundEvent
 
 if TYPE_CHECKING:
-    from bot.dispatch.context import HandlerContext, ReplyContext
+    from bot.dispatch.context import HandlerContext, PrepareContext, ReplyContext
 
 Filter = Callable[[InboundEvent], bool]
 ProcessHandler = Callable[["HandlerContext"], Awaitable[None]]
 ReplyHandler = Callable[["ReplyContext"], Awaitable[str | None]]
+PrepareHandler = Callable[["PrepareContext"], Awaitable[dict[str, Any]]]
 
 
 class Router:
@@ -25,6 +28,7 @@ class Router:
         self.name = name
         self._process: list[tuple[tuple[Filter, ...], ProcessHandler]] = []
         self._reply: list[tuple[tuple[Filter, ...], ReplyHandler]] = []
+        self._prepare: list[tuple[tuple[Filter, ...], PrepareHandler]] = []
         self._children: list[Router] = []
 
     def on(self, *filters: Filter) -> Callable[[ProcessHandler], ProcessHandler]:
@@ -41,6 +45,13 @@ class Router:
 
         return register
 
+    def prepare(self, *filters: Filter) -> Callable[[PrepareHandler], PrepareHandler]:
+        def register(handler: PrepareHandler) -> PrepareHandler:
+            self._prepare.append((filters, handler))
+            return handler
+
+        return register
+
     def include(self, *children: Router) -> None:
         self._children.extend(children)
 
@@ -50,6 +61,9 @@ class Router:
 
     def match_reply(self, event: InboundEvent) -> ReplyHandler | None:
         return _first(event, self._reply, lambda r: r.match_reply(event), self._children)
+
+    def match_prepare(self, event: InboundEvent) -> PrepareHandler | None:
+        return _first(event, self._prepare, lambda r: r.match_prepare(event), self._children)
 
 
 def _first(event: InboundEvent, entries: list[tuple[tuple[Filter, ...], Any]],

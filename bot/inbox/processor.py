@@ -63,6 +63,7 @@ class InboxProcessor:
         """Finish the events being handled; what is still queued stays pending for the next start."""
         self._stopping = True
         await self.fast_lane.stop(drain_s)
+        await self._handling.lookups.stop(drain_s)
         for _ in self._workers:
             if not self._queue.full():
                 self._queue.put_nowait(-1)

@@ -9,12 +9,17 @@ Handling several events in one transaction saves the per-event session, claim, o
 and commit: over a third of the CPU per event in the benchmark (bench/README.md). If anything in a batch
 fails, the whole batch rolls back and its events are handled one by one, where a failure is recorded on its
 own row and retried with backoff.
+
+No transaction here waits on WeChat: an event whose handler needs lookups first (a prepare handler,
+bot/dispatch/router.py) is left pending and unlocked, with its sender's later events of the batch, and
+handed to bot/inbox/lookups.py, which looks up and then handles it through ``one`` with the result (and
+then those later events).
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -26,16 +31,19 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from bot.config.core import InboxConfig
-from bot.dispatch.context import HandlerContext, Services
+from bot.dispatch.context import HandlerContext, PrepareContext, Services
 from bot.dispatch.router import Router
+from bot.inbox.lookups import Lookups
 from bot.ingress.events import InboundEvent, build_event
 from bot.ingress.security import parse_xml
 from storage.models import InboxEvent, utcnow
 from storage.repos.leads import LeadRepository
+from storage.tx import Retry
 
 log = logging.getLogger(__name__)
 _table = InboxEvent.__table__
 DONE, SKIPPED, RETRY, WAIT, FAILED = "done", "skipped", "retry", "wait", "failed"
+DEFERRED = "deferred"  # handed to its lookups (bot/inbox/lookups.py), which handle it afterwards
 
 
 def due_for_handling(now: datetime) -> ColumnElement[bool]:
@@ -49,6 +57,7 @@ class Batch:
     waiting: list[int]  # to be handled one by one
     unstarted: list[int]  # stopped before these; still pending and unlocked once the batch commits
     handled: int = 0  # events handled and committed by the batch
+    deferred: tuple[int, ...] = ()  # handed to the lookups (bot/inbox/lookups.py), which handle them
 
 
 class InboxHandling:
@@ -62,9 +71,14 @@ class InboxHandling:
         self._app_ids = app_ids
         self._clock = clock
         self.processed = 0
+        self.lookups = Lookups(self.prepare, self.one, self._failed, done=DONE, again=(RETRY, WAIT))
 
-    async def one(self, inbox_id: int) -> str:
-        """Handle one inbox row if it is still pending and nobody else holds it."""
+    async def one(self, inbox_id: int, prepared: Mapping[str, Any] | None = None) -> str:
+        """Handle one inbox row if it is still pending and nobody else holds it.
+
+        ``prepared``: what its prepare handler looked up; without it, a row that needs lookups is deferred.
+        """
+        deferred = False
         try:
             async with self._sessions() as session, session.begin():
                 row = (await session.execute(
@@ -73,21 +87,30 @@ class InboxHandling:
                 )).scalar_one_or_none()
                 if row is None:
                     return SKIPPED
-                if await self._first_pending_elsewhere(session, [row]):
-                    return WAIT  # the same person's earlier event goes first, wherever it is handled
-                await self._handle(session, row)
-                row.status = "done"
-                row.attempts += 1
-                row.processed_at = self._clock()
-                row.last_error = None
-        except (IntegrityError, OperationalError) as exc:
-            # A concurrent event created the same identity, or a lock/serialisation conflict: retry soon.
+                earlier = await self._first_pending_elsewhere(session, [row])
+                if earlier:  # the same person's earlier event goes first, wherever it is handled ...
+                    first = next(iter(earlier.values()))
+                    # ... right before this one if it is in its lookups, or soon by whoever holds it.
+                    return DEFERRED if self.lookups.follow(first, inbox_id) else WAIT
+                if await self._handle(session, row, prepared):
+                    row.status = "done"
+                    row.attempts += 1
+                    row.processed_at = self._clock()
+                    row.last_error = None
+                else:
+                    deferred = True  # nothing written: the transaction ends at once, releasing the row
+        except (IntegrityError, OperationalError, Retry) as exc:
+            # A concurrent event created the same identity, a lock/serialisation conflict, or a lead it waited
+            # for was erased or merged meanwhile (storage.tx.Retry): retry soon.
             await self._record_failure(inbox_id, exc, retry_in=0.2)
             return RETRY
         except Exception as exc:  # noqa: BLE001 - recorded on the row, retried with backoff
             log.exception("inbox row %s failed", inbox_id)
             await self._record_failure(inbox_id, exc, retry_in=None)
             return FAILED
+        if deferred:
+            self.lookups.start(inbox_id)
+            return DEFERRED
         self.processed += 1
         return DONE
 
@@ -97,8 +120,10 @@ class InboxHandling:
         ``stop`` is asked between events: when it says so, what is done commits and the rest is returned
         unstarted. Rows waiting for their sender's earlier event elsewhere are returned to be handled one by
         one, and so is every row when the batch failed. Rows another process holds, or that are no longer
-        pending, are not ours.
+        pending, are not ours. Rows that need lookups go to them once the batch has committed; their senders'
+        later rows of the batch go with them (handled right after them, by bot/inbox/lookups.py).
         """
+        deferred: dict[int, list[int]] = {}  # a row handed to its lookups -> its sender's later rows
         try:
             async with self._sessions() as session, session.begin():
                 rows = (await session.execute(
@@ -107,13 +132,26 @@ class InboxHandling:
                     .order_by(_table.c.id).with_for_update(skip_locked=True)
                 )).all()
                 first_elsewhere = await self._first_pending_elsewhere(session, rows)
-                waiting = [r.id for r in rows if first_elsewhere.get((r.source, r.from_user), r.id) < r.id]
-                ready = [r for r in rows if r.id not in waiting]
+                # Rows whose sender has an earlier pending row elsewhere: to follow it (if it is in its lookups,
+                # once this batch has committed) or to be handled one by one.
+                after = {r.id: first_elsewhere[(r.source, r.from_user)] for r in rows
+                         if first_elsewhere.get((r.source, r.from_user), r.id) < r.id}
+                waiting = list(after)
+                ready = [r for r in rows if r.id not in after]
                 done: list[Any] = []
-                for row in ready:
+                unstarted: list[int] = []
+                blocked: dict[tuple[str, str], int] = {}  # sender -> its deferred row: later rows follow it
+                for i, row in enumerate(ready):
                     if done and stop():
+                        unstarted = [r.id for r in ready[i:]]
                         break
-                    await self._handle(session, row)
+                    sender = (row.source, row.from_user)
+                    if sender in blocked:
+                        deferred[blocked[sender]].append(row.id)
+                        continue
+                    if not await self._handle(session, row, None):
+                        deferred[row.id], blocked[sender] = [], row.id
+                        continue
                     # Each event reads the database afresh, as it would in a transaction of its own.
                     await session.flush()
                     session.expunge_all()
@@ -125,17 +163,40 @@ class InboxHandling:
             log.info("a batch of %d inbox rows rolled back (%s: %s); handling them one by one",
                      len(inbox_ids), type(exc).__name__, exc)
             return Batch(waiting=list(inbox_ids), unstarted=[])
+        for inbox_id, later in deferred.items():  # committed: the rows are unlocked for the lookups' transactions
+            self.lookups.start(inbox_id, later)
+        following = [i for i in waiting if i in after and self.lookups.follow(after[i], i)]
+        waiting = [i for i in waiting if i not in following]
         self.processed += len(done)
-        return Batch(waiting=waiting, unstarted=[r.id for r in ready[len(done):]], handled=len(done))
+        return Batch(waiting=waiting, unstarted=unstarted, handled=len(done),
+                     deferred=(*following, *(i for first, later in deferred.items() for i in (first, *later))))
 
-    async def _handle(self, session: AsyncSession, row: Any) -> None:
+    async def prepare(self, inbox_id: int) -> Mapping[str, Any] | None:
+        """The row's lookups, with no transaction open; ``None`` when it is no longer pending."""
+        async with self._engine.connect() as conn:
+            row = (await conn.execute(select(_table.c.source, _table.c.payload).where(
+                _table.c.id == inbox_id, _table.c.status == "pending"))).first()
+        if row is None:
+            return None
         event = self._rebuild(row.source, row.payload)
+        handler = self._router.match_prepare(event)
+        return {} if handler is None else await handler(PrepareContext(event=event, services=self._services))
+
+    async def _handle(self, session: AsyncSession, row: Any, prepared: Mapping[str, Any] | None) -> bool:
+        """Run the row's handler; False, doing nothing, when it needs lookups and ``prepared`` is None."""
+        event = self._rebuild(row.source, row.payload)
+        if prepared is None and self._router.match_prepare(event) is not None:
+            return False
         leads = LeadRepository(session, self._services.scoring, self._clock, events=self._services.events)
         ctx = HandlerContext(event=event, inbox_id=row.id, session=session, leads=leads,
-                             services=self._services, now=self._clock())
+                             services=self._services, now=self._clock(), prepared=prepared or {})
         handler = self._router.match(event)
         if handler is not None:
             await handler(ctx)
+        return True
+
+    async def _failed(self, inbox_id: int, exc: BaseException) -> None:
+        await self._record_failure(inbox_id, exc, retry_in=None)
 
     @staticmethod
     async def _first_pending_elsewhere(session: AsyncSession, rows: Sequence[Any]) -> dict[tuple[str, str], int]:

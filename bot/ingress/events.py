@@ -69,7 +69,7 @@ def build_event(source: str, app_id: str, fields: dict[str, Any]) -> InboundEven
         value = fields.get(name)
         if not isinstance(value, str) or not value:
             raise MalformedPayload(f"missing or empty <{name}>")
-    if not fields["CreateTime"].isdigit() or len(fields["CreateTime"]) > 12:
+    if not (fields["CreateTime"].isascii() and fields["CreateTime"].isdigit()) or len(fields["CreateTime"]) > 12:
         raise MalformedPayload("<CreateTime> must be a unix timestamp")
     if len(fields["FromUserName"]) > 128:
         raise MalformedPayload("<FromUserName> is too long")

@@ -46,7 +46,7 @@ def verify_signature(given: str | None, *parts: str) -> None:
 
 
 def check_timestamp(timestamp: str | None, max_skew_s: int, now: Callable[[], float] = time.time) -> str:
-    if not timestamp or not timestamp.isdigit() or len(timestamp) > 12:
+    if not timestamp or not (timestamp.isascii() and timestamp.isdigit()) or len(timestamp) > 12:  # "²".isdigit()
         raise BadSignature("missing or malformed timestamp")
     if max_skew_s and abs(now() - int(timestamp)) > max_skew_s:
         raise StaleTimestamp(f"timestamp outside the allowed {max_skew_s} s window")

@@ -3,13 +3,20 @@ processor and the content library exist only once the app's contexts have starte
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from aiohttp import web
 
 from bot.jobs.registry import CLUSTER, Job
 from bot.keys import CONFIG, CONVERSATION, ENGINE, EVENTS, PROCESSOR, SCORING, SESSIONS
+from storage.models import utcnow
 from storage.repos.score_refresh import refresh_scores
+from storage.repos.submission_keys import prune_submission_keys
 
 CONTENT_REFRESH_S = 30.0
+KEYS_PRUNE_S = 3600.0
+# A mini-program retries within seconds; a day later the same idempotency key is a client bug, not a retry.
+SUBMISSION_KEY_TTL = timedelta(days=1)
 
 
 def builtin_jobs(app: web.Application) -> tuple[Job, ...]:
@@ -25,6 +32,10 @@ def builtin_jobs(app: web.Application) -> tuple[Job, ...]:
     async def content_refresh() -> None:
         await app[CONVERSATION].content.refresh(app[ENGINE])
 
+    async def submission_keys_prune() -> None:
+        async with app[SESSIONS]() as session, session.begin():
+            await prune_submission_keys(session, utcnow() - SUBMISSION_KEY_TTL)
+
     return (
         # Crash recovery and retries of this process's inbox work: every process sweeps for itself.
         Job("inbox_sweep", inbox_sweep, every_s=cfg.inbox.sweep_interval_s),
@@ -33,4 +44,6 @@ def builtin_jobs(app: web.Application) -> tuple[Job, ...]:
         # The content library is in each process's memory: changes made through another process's API
         # reach this one within half a minute.
         Job("content_refresh", content_refresh, every_s=CONTENT_REFRESH_S),
+        # Idempotency keys of mini-program submissions outlive any retry by far after a day.
+        Job("submission_keys_prune", submission_keys_prune, every_s=KEYS_PRUNE_S, scope=CLUSTER),
     )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from sdr_console.api import capture, health, leads, outbox, scores
+from sdr_console.api import capture, duplicates, health, leads, outbox, scores
 
 
 def add_console_api(app: web.Application) -> None:
@@ -16,4 +16,5 @@ def add_console_api(app: web.Application) -> None:
     scores.add_routes(app)  # /api/leads/{id}/score, /stages, POST /stage
     capture.add_routes(app)  # /api/content, /api/handoffs, POST /api/leads/{id}/erase
     outbox.add_routes(app)  # GET /api/outbox
+    duplicates.add_routes(app)  # GET /api/duplicates, POST /api/duplicates/{id}/merge, /dismiss
     health.add_routes(app)  # GET /healthz

@@ -7,10 +7,11 @@ from typing import Any
 from aiohttp import web
 
 from bot.config.capture import parse_content_items
+from bot.crypto.keyring import Purpose
 from bot.errors import ConfigError
-from bot.keys import CONVERSATION, ENGINE, SESSIONS
+from bot.keys import CONFIG, CONVERSATION, ENGINE, SESSIONS
 from bot.web.errors import ApiError, json_response
-from bot.web.params import choice_param, int_param, json_object, not_found, path_id
+from bot.web.params import body_limit, choice_param, int_param, json_object, not_found, path_id
 from sdr_console.api.auth import require_token
 from sdr_console.api.serialize import MAX_LIMIT, iso
 from storage.models import utcnow
@@ -19,6 +20,8 @@ from storage.repos.erasure import erase_lead
 from storage.repos.handoffs import list_handoffs
 
 MAX_CONTENT_ITEMS = 2000
+# A whole library in one call (replace_all): 2000 items of up to 4 KiB each, far more than server.max_body_bytes.
+MAX_CONTENT_BODY = 8 * 1024 * 1024
 
 
 @require_token
@@ -30,11 +33,18 @@ async def list_content(request: web.Request) -> web.Response:
 
 
 @require_token
+@body_limit(MAX_CONTENT_BODY)
 async def put_content(request: web.Request) -> web.Response:
     """Add or replace items: {"items": [...], "replace_all": false}. All or nothing."""
     body: dict[str, Any] = await json_object(request)
     if not isinstance(body.get("items"), list):
         raise ApiError(400, "bad_request", '请求体须为 {"items": [...]}')
+    replace_all = body.get("replace_all", False)
+    if not isinstance(replace_all, bool):  # "false" is a non-empty string: truthy, it would empty the library
+        raise ApiError(400, "bad_request", "replace_all 须为 JSON 布尔值 true 或 false")
+    unknown = set(body) - {"items", "replace_all"}
+    if unknown:
+        raise ApiError(400, "bad_request", f"未知字段：{sorted(unknown)[0][:40]}")
     if len(body["items"]) > MAX_CONTENT_ITEMS:
         raise ApiError(413, "too_many", f"每次最多 {MAX_CONTENT_ITEMS} 条内容")
     try:
@@ -43,7 +53,7 @@ async def put_content(request: web.Request) -> web.Response:
         raise ApiError(400, "invalid_item", f"内容条目有误：{exc}") from exc
     if len({i.id for i in items}) != len(items):
         raise ApiError(400, "invalid_item", "请求中有重复的 id")
-    await upsert_content_items(request.app[ENGINE], items, replace_all=bool(body.get("replace_all")))
+    await upsert_content_items(request.app[ENGINE], items, replace_all=replace_all)
     await request.app[CONVERSATION].content.refresh(request.app[ENGINE])
     return json_response({"stored": len(items)})
 
@@ -64,7 +74,8 @@ async def handoff_queue(request: web.Request) -> web.Response:
 async def erase(request: web.Request) -> web.Response:
     lead_id = path_id(request, "lead_id")
     async with request.app[SESSIONS]() as session, session.begin():
-        if not await erase_lead(session, lead_id, utcnow()):
+        tombstones = request.app[CONFIG].keyring.hasher(Purpose.TOMBSTONE)
+        if not await erase_lead(session, lead_id, utcnow(), hasher=tombstones):
             raise not_found("潜客", lead_id)
     return json_response({"id": lead_id, "erased": True})
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
@@ -10,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.keys import EVENTS, SCORING, SESSIONS
 from bot.web.errors import ApiError, json_response
+from bot.web.params import body_limit, json_object
 from leads.lifecycle import ACTORS, STAGES, TransitionRefused, transition
 from leads.scoring import Scorecard, ScoreModel
 from leads.scoring_rules import QUADRANT_LABELS
@@ -70,15 +70,7 @@ def _bad_field(message: str) -> ApiError:
 
 
 async def _body(request: web.Request) -> dict[str, Any]:
-    raw = await request.content.read(MAX_BODY + 1)
-    if len(raw) > MAX_BODY:
-        raise ApiError(413, "too_large", f"请求体不能超过 {MAX_BODY} 字节")
-    try:
-        body = json.loads(raw or b"null")
-    except (ValueError, UnicodeDecodeError):
-        body = None
-    if not isinstance(body, dict):
-        raise ApiError(400, "bad_json", "请求体须为 JSON 对象")
+    body = await json_object(request)
     for name in ("to", "actor", "reason"):
         if not isinstance(body.get(name), str) or not body[name].strip():
             raise _bad_field(f"{name} 为必填项（非空字符串）")
@@ -94,6 +86,7 @@ async def _body(request: web.Request) -> dict[str, Any]:
 
 
 @require_token
+@body_limit(MAX_BODY)
 async def change_stage(request: web.Request) -> web.Response:
     """An SDR or salesperson moves a lead: {"to", "actor": "sdr"|"sales", "actor_id", "reason"}."""
     body = await _body(request)

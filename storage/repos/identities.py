@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, tuple_, update
+from sqlalchemy import select, tuple_
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from leads.identity import PHONE, IdentityKey
+from leads.identity import IdentityKey
 from storage.models import Identity, Lead
 
 
@@ -34,9 +34,3 @@ async def knowledge_of(session: AsyncSession, identities: list[IdentityKey]) -> 
     kinds = (await session.execute(select(Identity.kind).where(Identity.lead_id == lead_id))).scalars()
     return LeadKnowledge(lead_id, lead.profile or {}, tuple(kinds))
 
-
-async def mark_phone_verified(session: AsyncSession, lead_id: int, phone: str) -> None:
-    """A number the lead typed earlier is now confirmed by WeChat: the same identity, now verified."""
-    await session.execute(update(Identity).where(
-        Identity.lead_id == lead_id, Identity.kind == PHONE, Identity.app == "",
-        Identity.value == phone).values(verified=True))

@@ -7,7 +7,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import delete, or_, select, tuple_, update
+from sqlalchemy import or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -16,20 +16,20 @@ from leads.identity import PHONE, IdentityKey, KnownLead, ResolutionPlan, plan_r
 from leads.scoring import ScoreEvent, ScoreModel
 from leads.sources import Source
 from storage.models import (
-    Handoff,
     Identity,
     Lead,
     LeadMerge,
     LeadScore,
     LeadTag,
     MergeConflict,
-    MiniProgramSession,
-    OutboxMessage,
     Touchpoint,
     utcnow,
 )
+from storage.repos.duplicates import record_suggestion
 from storage.repos.events import EventTx
+from storage.repos.merges import LeadMerges
 from storage.repos.scores import LeadScorer
+from storage.tx import Retry
 
 
 class LeadRepository:
@@ -39,53 +39,79 @@ class LeadRepository:
         changes is published to ``events`` (by default the quadrant actions of the model's rules)."""
         self.session = session
         name = session.bind.dialect.name if session.bind is not None else "sqlite"
-        self._insert = postgresql.insert if name == "postgresql" else sqlite.insert
+        self.insert = postgresql.insert if name == "postgresql" else sqlite.insert  # for ON CONFLICT
         self._locking = name == "postgresql"
         self.scorer = LeadScorer(session, scoring, clock, events) if scoring is not None else None
+        self.merges = LeadMerges(self)
         self._locked: list[Lead | LeadScore] = []
 
     async def resolve(self, observed: list[IdentityKey], *, now: datetime, inbox_id: int | None,
                       display_name: str | None = None) -> Lead:
-        """Find, create or merge the lead behind these identities and return the one the event belongs to."""
+        """Find, create or merge the lead behind these identities and return the one the event belongs to.
+
+        Raises storage.tx.Retry when a lead it found was erased or merged while it waited for its lock."""
         owners = await self._owners(observed)
         plan = plan_resolution(observed, owners)
         return await self._apply(plan, now=now, inbox_id=inbox_id, display_name=display_name)
 
     async def _owners(self, observed: list[IdentityKey]) -> dict[tuple[str, str, str], KnownLead]:
         refs = [i.ref for i in observed]
-        rows = (await self.session.execute(
-            select(Identity.kind, Identity.app, Identity.value, Lead.id, Lead.created_at)
-            .join(Lead, Lead.id == Identity.lead_id)
-            .where(tuple_(Identity.kind, Identity.app, Identity.value).in_(refs))
-        )).all()
+        rows = await self._owner_rows(refs)
         if not rows:
             return {}
         lead_ids = sorted({r.id for r in rows})
-        await self._lock(lead_ids)
-        phones: dict[int, set[str]] = defaultdict(set)
-        if len(lead_ids) > 1:  # verified phones only matter to a merge, which takes two leads
-            for lead_id, value in (await self.session.execute(
-                select(Identity.lead_id, Identity.value)
-                .where(Identity.lead_id.in_(lead_ids), Identity.kind == PHONE, Identity.verified.is_(True))
-            )).all():
-                phones[lead_id].add(value)
+        locked = await self.lock(lead_ids)
+        if self._locking:
+            # The owners were read before the lock: an erasure (which deletes the identities) or a merge (which
+            # moves them) that held it has committed since. Planning on that read would write onto an erased or
+            # absorbed lead; running the transaction again reads what they left, tombstones included.
+            if any(lead.erased_at is not None or lead.merged_into_id is not None for lead in locked):
+                raise Retry("a lead was erased or merged while this waited for its lock")
+            # Between live leads only a WeChat-verified phone moves (``verify`` below): read phones' owners again.
+            # Other kinds stay put unless their lead is erased or merged (just checked); a concurrent insert of
+            # the same identity fails on its unique key. The OA callbacks' hot path carries no phone.
+            if any(i.kind == PHONE for i in observed) and \
+                    {tuple(r) for r in await self._owner_rows(refs)} != {tuple(r) for r in rows}:
+                raise Retry("identities changed owner while this waited for their leads' lock")
+        # Verified phones matter to a merge (which takes two leads) and to how strongly a lead holds a phone
+        # number this event carries.
+        wanted = len(lead_ids) > 1 or any(i.kind == PHONE for i in observed)
+        phones = await self.verified_phones(lead_ids) if wanted else {}
         return {
-            (r.kind, r.app, r.value): KnownLead(r.id, r.created_at, frozenset(phones[r.id])) for r in rows
+            (r.kind, r.app, r.value): KnownLead(r.id, r.created_at, frozenset(phones.get(r.id, ()))) for r in rows
         }
 
-    async def _lock(self, lead_ids: list[int]) -> None:
+    async def _owner_rows(self, refs: list[tuple[str, str, str]]) -> list[Any]:
+        return list((await self.session.execute(
+            select(Identity.kind, Identity.app, Identity.value, Lead.id, Lead.created_at)
+            .join(Lead, Lead.id == Identity.lead_id)
+            .where(tuple_(Identity.kind, Identity.app, Identity.value).in_(refs))
+        )).all())
+
+    async def verified_phones(self, lead_ids: list[int]) -> dict[int, set[str]]:
+        phones: dict[int, set[str]] = defaultdict(set)
+        for lead_id, value in (await self.session.execute(
+            select(Identity.lead_id, Identity.value)
+            .where(Identity.lead_id.in_(lead_ids), Identity.kind == PHONE, Identity.verified.is_(True))
+        )).all():
+            phones[lead_id].add(value)
+        return phones
+
+    async def lock(self, lead_ids: list[int]) -> list[Lead]:
         """Lock the leads (ascending: two events touching the same leads never deadlock each other) and load
-        them as they are now, so the event works on what it locked without reading them again."""
+        them as they are now, so the event works on what it locked without reading them again. On SQLite
+        (one writer, one connection: storage/db.py) nothing can change them meanwhile; nothing is read."""
         if not self._locking:
-            return
+            return []
         # Their scores come along when they will be updated; held here because the session's identity map keeps
         # objects only while something references them.
         stmt = select(Lead, LeadScore).outerjoin(LeadScore, LeadScore.lead_id == Lead.id) \
             if self.scorer is not None else select(Lead)
-        rows = await self.session.execute(
+        rows = (await self.session.execute(
             stmt.where(Lead.id.in_(lead_ids)).order_by(Lead.id).with_for_update(of=Lead)
-            .execution_options(populate_existing=True))
+            .execution_options(populate_existing=True))).all()
         self._locked.extend(obj for row in rows for obj in row if obj is not None)
+        return [row[0] for row in rows]
 
     async def _apply(self, plan: ResolutionPlan, *, now: datetime, inbox_id: int | None,
                      display_name: str | None) -> Lead:
@@ -98,69 +124,30 @@ class LeadRepository:
                 await self.scorer.new_lead(lead)
         else:
             lead = await self.session.get_one(Lead, plan.target_id)
+            if lead.erased_at is not None or lead.merged_into_id is not None:
+                # Never reached through _owners' checks; a guard, since writing here would undo an erasure.
+                raise Retry("the lead to record on is erased or merged")
             if display_name and not lead.display_name:
                 lead.display_name = display_name
-        for merge in plan.merges:
-            await self._merge(merge.survivor_id, merge.merged_id, merge.via, inbox_id, now)
-        if plan.merges and self.scorer is not None:
-            # History moved onto the survivor: its score is rebuilt from all of it, the absorbed one dropped.
-            for merge in plan.merges:
-                await self.scorer.forget(merge.merged_id)
-            for survivor_id in sorted({m.survivor_id for m in plan.merges}):
-                await self.scorer.rebuild(await self.session.get_one(Lead, survivor_id))
+        await self.merges.merge_all(plan.merges, inbox_id, now)
         for conflict in plan.conflicts:
-            await self.session.execute(
-                self._insert(MergeConflict).values(
-                    lead_id=conflict.lead_id, other_lead_id=conflict.other_lead_id,
-                    identity_kind=conflict.via.kind, identity_value=conflict.via.value,
-                    reason=conflict.reason, status="open", inbox_id=inbox_id, created_at=now,
-                ).on_conflict_do_nothing()
-            )
+            await self.merges.record_conflict(conflict, inbox_id, now)
+        for ident in plan.verify:
+            # WeChat confirmed the number for this lead: a typed copy (here or on another lead) becomes its own.
+            await self.session.execute(update(Identity).where(
+                Identity.kind == ident.kind, Identity.app == ident.app, Identity.value == ident.value,
+            ).values(lead_id=lead.id, verified=True))
+        for suggestion in plan.suggestions:
+            await record_suggestion(self.session, lead.id, suggestion.other_lead_id, suggestion.via, now)
         for ident in plan.attach:
             self.session.add(Identity(lead_id=lead.id, kind=ident.kind, app=ident.app, value=ident.value,
                                       verified=ident.verified, created_at=now))
         await self.session.flush()
         return lead
 
-    async def _merge(self, survivor_id: int, merged_id: int, via: IdentityKey, inbox_id: int | None,
-                     now: datetime) -> None:
-        survivor = await self.session.get_one(Lead, survivor_id)
-        merged = await self.session.get_one(Lead, merged_id)
-        moved: dict[str, Any] = {}
-        for model in (Identity, Touchpoint, Handoff, MiniProgramSession, OutboxMessage):
-            result = await self.session.execute(
-                update(model).where(model.lead_id == merged_id).values(lead_id=survivor_id)
-            )
-            moved[model.__tablename__] = result.rowcount
-        tags = (await self.session.execute(select(LeadTag.tag).where(LeadTag.lead_id == merged_id))).scalars().all()
-        if tags:
-            await self.session.execute(
-                self._insert(LeadTag).values([{"lead_id": survivor_id, "tag": t, "created_at": now} for t in tags])
-                .on_conflict_do_nothing()
-            )
-            await self.session.execute(delete(LeadTag).where(LeadTag.lead_id == merged_id))
-        moved["tags"] = list(tags)
-        # Earlier merges into the absorbed lead now point at the survivor: lookups need one hop only.
-        await self.session.execute(
-            update(Lead).where(Lead.merged_into_id == merged_id).values(merged_into_id=survivor_id)
-        )
-        survivor.profile = {**merged.profile, **survivor.profile}
-        survivor.display_name = survivor.display_name or merged.display_name
-        survivor.last_activity_at = max(survivor.last_activity_at, merged.last_activity_at)
-        interactions = [t for t in (survivor.oa_last_interaction_at, merged.oa_last_interaction_at) if t]
-        survivor.oa_last_interaction_at = max(interactions, default=None)
-        if merged.consent == "revoked" and survivor.consent != "revoked":
-            # A person who said no through one channel said no: keep the stricter state.
-            survivor.consent, survivor.consent_updated_at = merged.consent, merged.consent_updated_at
-        merged.merged_into_id = survivor_id
-        merged.stage = "merged"
-        self.session.add(LeadMerge(survivor_id=survivor_id, merged_id=merged_id, identity_kind=via.kind,
-                                   identity_value=via.value, moved=moved, inbox_id=inbox_id, created_at=now))
-        await self.session.flush()
-
     async def add_touchpoint(self, lead: Lead, *, kind: str, source: Source, occurred_at: datetime,
                              inbox_id: int | None, detail: dict[str, Any] | None = None) -> None:
-        stmt = self._insert(Touchpoint).values(
+        stmt = self.insert(Touchpoint).values(
             lead_id=lead.id, kind=kind, scene=source.scene, channel=source.channel,
             source_code=source.code, occurred_at=occurred_at, inbox_id=inbox_id, detail=detail or {},
         ).on_conflict_do_nothing()

@@ -62,9 +62,18 @@ def test_emails_are_normalised(raw, expected):
 
 
 @pytest.mark.parametrize("raw", ["no-at-sign", "a@b", "a@@b.cn", "a..b@corp.cn", "a@-corp.cn", "a b@corp.cn",
-                                 "x" * 65 + "@corp.cn", "a@" + "b" * 250 + ".cn", "张三@公司.cn"])
+                                 "x" * 65 + "@corp.cn", "a@" + "b" * 250 + ".cn", "张三@公司.cn",
+                                 "a@" + "b" * 64 + ".cn", "a\x00b@corp.cn",
+                                 "a" * 64 + "@" + ".".join(["b" * 63, "c" * 63, "d" * 58]) + ".com"])  # 255
 def test_bad_emails_are_refused(raw):
     assert normalise_email(raw) is None
+
+
+LONGEST_EMAIL = "a" * 64 + "@" + ".".join(["b" * 63, "c" * 63, "d" * 57]) + ".com"
+
+
+def test_the_longest_valid_email_is_accepted():
+    assert len(LONGEST_EMAIL) == 254 and normalise_email(LONGEST_EMAIL) == LONGEST_EMAIL
 
 
 def test_messages_are_chinese_and_name_the_field():

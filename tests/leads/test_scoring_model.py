@@ -488,16 +488,21 @@ def motivation_rules(draw: st.DrawFn, nonnegative: bool = False) -> tuple[Motiva
     return tuple(rules)
 
 
+# Grace periods: none (the decay of old), whole days (boundaries on the event grid), or any length.
+GRACE_DAYS = st.sampled_from((0.0, 0.0, 1.0, 7.0)) | st.floats(0, 10)
+
+
 @st.composite
 def decays(draw: st.DrawFn) -> Decay:
     kind = draw(st.sampled_from(("none", "half_life", "steps")))
+    grace = draw(GRACE_DAYS)
     if kind == "half_life":
-        return Decay(half_life_days=draw(st.floats(0.1, 90)))
+        return Decay(half_life_days=draw(st.floats(0.1, 90)), grace_days=grace)
     if kind == "steps":
         ages = sorted(draw(st.lists(st.floats(0, 120), min_size=1, max_size=4, unique=True)))
         factors = sorted(draw(st.lists(st.floats(0, 1), min_size=len(ages), max_size=len(ages))), reverse=True)
-        return Decay(steps=tuple(zip(ages, factors, strict=True)))
-    return Decay()
+        return Decay(steps=tuple(zip(ages, factors, strict=True)), grace_days=grace)
+    return Decay(grace_days=grace)
 
 
 @st.composite
@@ -595,8 +600,9 @@ def test_totals_are_the_sum_of_contributions(rules: ScoringRules, data: tuple[li
     assert len(ability) + len(motivation) == len(card.contributions)
     assert card.ability == pytest.approx(sum(c.current for c in ability))
     assert card.ability == m.ability(profile)
-    assert card.motivation == pytest.approx(sum(c.current for c in motivation), abs=1e-9)
-    assert card.motivation == pytest.approx(m.motivation(state, at), abs=1e-9)
+    # Totals are rounded to SCORE_DECIMALS (6), the contributions are not.
+    assert card.motivation == pytest.approx(sum(c.current for c in motivation), abs=1e-6)
+    assert card.motivation == m.motivation(state, at)
     assert card.quadrant == rules.quadrant(card.ability, card.motivation)
     assert len({c.attribute for c in ability}) == len(ability)  # one rule per attribute
     by_id = {e.touchpoint_id: e for e in data[0]}
@@ -605,7 +611,7 @@ def test_totals_are_the_sum_of_contributions(rules: ScoringRules, data: tuple[li
         event = by_id[c.touchpoint_id]
         assert (c.rule_id, c.touchpoint_id, c.points, c.occurred_at) == (h.rule_id, h.touchpoint_id, h.points,
                                                                          event.occurred_at)
-        assert c.current == pytest.approx(c.points * rules.decay.factor(at.timestamp() - h.at))
+        assert c.current == pytest.approx(c.points * reference_factor(rules, data[0], h.touchpoint_id, at))
 
 
 @PROPERTY
@@ -695,6 +701,44 @@ def _matches(rule: MotivationRule, e: ScoreEvent) -> bool:
         rule.content_key is None or d.get("key", False) == rule.content_key,
         not rule.tag or bool(set(d.get("tags") or ()) & set(rule.tag)),
     ))
+
+
+def reference_holds(rules: ScoringRules, events: list[ScoreEvent]) -> list[tuple[float, float]]:
+    """An independent reading of the hold: after each event that earned points and left the lead at or above
+    the motivation threshold, nothing fades for the grace period."""
+    grace = rules.decay.grace_days * DAY
+    hits = _reference_hits(rules, events)
+    holds: list[tuple[float, float]] = []
+    if grace <= 0:
+        return holds
+    for i, (_, tid, at, _) in enumerate(hits):
+        if i + 1 < len(hits) and hits[i + 1][1] == tid:
+            continue  # the event's last hit: judge the event once all its points are in
+        mine = [h for h in hits if h[1] == tid]
+        if not any(p > 0 for *_, p in mine):
+            continue
+        value = round(math.fsum(p * _factor(rules, a, at, holds) for _, _, a, p in hits[: i + 1]), 6)
+        if value >= rules.motivation_threshold:
+            holds.append((at, at + grace))
+    return holds
+
+
+def reference_factor(rules: ScoringRules, events: list[ScoreEvent], touchpoint_id: int, at: datetime) -> float:
+    """The decay factor of ``touchpoint_id``'s points read at ``at``."""
+    hit_at = next(a for _, tid, a, _ in _reference_hits(rules, events) if tid == touchpoint_id)
+    return _factor(rules, hit_at, at.timestamp(), reference_holds(rules, events))
+
+
+def _factor(rules: ScoringRules, hit_at: float, now: float, holds: list[tuple[float, float]]) -> float:
+    """The time since the hit outside its own grace window and the holds is its age."""
+    if now <= hit_at:
+        return 1.0
+    held, end = 0.0, hit_at  # the measure of the windows' union within [hit_at, now]
+    for lo, hi in sorted([(hit_at, hit_at + rules.decay.grace_days * DAY), *holds]):
+        lo, hi = max(lo, end), min(hi, now)
+        if hi > lo:
+            held, end = held + hi - lo, hi
+    return rules.decay.factor((now - hit_at) - held)
 
 
 @PROPERTY

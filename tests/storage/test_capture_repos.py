@@ -9,7 +9,7 @@ from sqlalchemy import select
 from leads.identity import EMAIL, MP_OPENID, PHONE, IdentityKey
 from storage.db import session_factory
 from storage.models import Identity, InboxEvent, Lead, MiniProgramSession, utcnow
-from storage.repos.identities import knowledge_of, mark_phone_verified
+from storage.repos.identities import knowledge_of
 from storage.repos.inbox import count_inbox_events
 from storage.repos.mp_sessions import find_mp_session, open_mp_session
 
@@ -61,19 +61,6 @@ async def test_knowledge_of_finds_the_lowest_lead_owning_any_identity(engine, ba
         assert known.lead_id == first
         assert known.profile == {"company": "甲公司"}
         assert sorted(known.identity_kinds) == sorted([MP_OPENID, PHONE])
-
-
-async def test_mark_phone_verified_touches_only_that_leads_number(engine, backend):
-    sessions = session_factory(engine)
-    async with sessions() as session, session.begin():
-        lead = await _lead_with(session, (PHONE, "", "13800000000"), (PHONE, "", "13900000000"))
-        other = await _lead_with(session, (PHONE, "", "13700000000"))
-    async with sessions() as session, session.begin():
-        await mark_phone_verified(session, lead, "13800000000")
-        await mark_phone_verified(session, other, "13900000000")  # not theirs: nothing happens
-    async with sessions() as session:
-        rows = (await session.execute(select(Identity.value, Identity.verified).order_by(Identity.value))).all()
-    assert [tuple(r) for r in rows] == [("13700000000", False), ("13800000000", True), ("13900000000", False)]
 
 
 async def test_count_inbox_events_counts_every_stored_callback(engine, backend):

@@ -158,7 +158,7 @@ async def test_a_person_moving_a_lead_publishes_the_change(engine: AsyncEngine) 
 
 async def test_the_decay_refresh_publishes_a_fading_lead_in_its_batch_transaction(engine: AsyncEngine) -> None:
     sessions, heard, clock = session_factory(engine), [], Clock()
-    model = ScoreModel(build_scoring({"half_life_days": 10}).rules)
+    model = ScoreModel(build_scoring({"half_life_days": 10, "decay_grace_days": 0}).rules)
     lead_id = await new_lead(sessions, NO_SUBSCRIBERS, "o_5", ["request_demo", "visit_pricing"], model=model,
                              clock=clock)
     clock.advance(10 * 86_400)

@@ -32,7 +32,7 @@ async def _lead(sessions, model: ScoreModel, clock: Clock, openid: str, kinds: l
 
 async def test_decay_moves_a_fading_lead_out_of_sales_ready_and_leaves_others_alone(engine):
     sessions = session_factory(engine)
-    model = ScoreModel(build_scoring({"half_life_days": 10}).rules)
+    model = ScoreModel(build_scoring({"half_life_days": 10, "decay_grace_days": 0}).rules)
     clock = Clock()
     hot = await _lead(sessions, model, clock, "o_hot", ["request_demo", "visit_pricing"])  # 70
     cold = await _lead(sessions, model, clock, "o_cold", [])  # motivation 0: nothing to decay

@@ -14,20 +14,13 @@ from bot.ingress.simulate import oa_event, oa_text
 from bot.keys import ENGINE
 from storage.models import LeadScore, LeadTag, StageTransition
 from tests.support.calls import AUTH, send_oa
-from tests.support.fakes.wechat_server import FakeWeChatServer
-from tests.support.forms import FORMS, WECHAT_UA, capture_config, csrf_of, fake_state
+from tests.support.forms import FORMS, WECHAT_UA, capture_config, csrf_of
 from tests.support.helpers import free_port, lead_ids, wait_processed
 
 IN_WECHAT = {"User-Agent": WECHAT_UA}
 PROFILE = {"name": "张伟", "phone": "13800138000", "company": "上海某某科技有限公司", "job_title": "director",
            "department": "hr", "company_size": "500_999", "company_type": "b2b", "consent": "yes"}
 PRICING = {"name": "pricing", "keywords": ["价格"], "reply": "价格请见官网", "score_event": "visit_pricing"}
-
-
-@pytest.fixture
-async def fake():
-    async with FakeWeChatServer(fake_state()) as server:
-        yield server
 
 
 @pytest.fixture

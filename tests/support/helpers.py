@@ -22,10 +22,13 @@ CORP_ID = "ww_test_corp"
 WECOM_TOKEN = "leadrelay-wecom-token"
 WECOM_AES_KEY = "jWmYm7qr5nMoAUwZRjGtBxmz3KA1tkAj3ykkR6q2B2C"
 API_TOKEN = "test-api-token"
+# server.secret_key of every test config (live mode requires one); never used outside tests.
+SECRET_KEY = "lr-test-9nQe4VfXbW2sK7pTzLm0aRy3HcJd8UoG5iEkN1xPqB6tZwAhVjDgCu"
 
 
 def make_config(backend: Backend, *, api_base_url: str | None = None, **sections: Any) -> Config:
     raw: dict[str, Any] = {
+        "server": {"secret_key": SECRET_KEY},
         "database": {"url": backend.database_url},
         "redis": {"url": backend.redis_url, "key_prefix": backend.redis_prefix},
         "wechat": {"app_id": OA_APP_ID, "token": OA_TOKEN, "encoding_aes_key": OA_AES_KEY, "mode": "sandbox"},

@@ -10,7 +10,16 @@ import urllib.request
 from pathlib import Path
 
 from tests.support.backends import Backend
-from tests.support.helpers import API_TOKEN, CORP_ID, OA_AES_KEY, OA_APP_ID, OA_TOKEN, WECOM_AES_KEY, WECOM_TOKEN
+from tests.support.helpers import (
+    API_TOKEN,
+    CORP_ID,
+    OA_AES_KEY,
+    OA_APP_ID,
+    OA_TOKEN,
+    SECRET_KEY,
+    WECOM_AES_KEY,
+    WECOM_TOKEN,
+)
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -19,6 +28,7 @@ def write_config(path: Path, backend: Backend, port: int, *, workers: int = 4) -
     path.write_text(f"""
 [server]
 port = {port}
+secret_key = "{SECRET_KEY}"
 [database]
 url = {json.dumps(backend.database_url)}
 [redis]

@@ -1,7 +1,8 @@
-"""bot/capture/form_tokens.py and bot/wechat/oauth.py: signed cookies, CSRF tokens, OAuth state, code claims."""
+"""bot/capture/form_tokens.py and bot/wechat/oauth.py: encrypted cookies, CSRF tokens, OAuth state, code claims."""
 
 from __future__ import annotations
 
+import base64
 import time
 
 from bot.capture.form_tokens import (
@@ -15,22 +16,49 @@ from bot.capture.form_tokens import (
     encode_session,
     oauth_state,
 )
+from bot.crypto.keyring import KeyRing
 from bot.wechat.oauth import claim_code, oauth_base_url
 
-KEY = b"k" * 32
-OTHER_KEY = b"o" * 32
+KEY = KeyRing([b"k-test-key-one-0123456789abcdefghijklmnop"])
+OTHER_KEY = KeyRing([b"o-test-key-two-0123456789abcdefghijklmnop"])
+OPENID = "oAbCdEfGhIjKlMnOpQrStUvWxYz0"
 
 
 def test_the_session_cookie_round_trips_and_refuses_tampering():
-    session = FormSession("sid1", "o_abc", "u_abc")
+    session = FormSession.bound("sid1", OPENID, "u_abc")
     value = encode_session(KEY, session)
     assert decode_session(KEY, value) == session
     assert decode_session(OTHER_KEY, value) is None
-    payload, mac = value.split(".")
-    forged = encode_session(KEY, FormSession("sid1", "o_victim")).split(".")[0] + "." + mac
-    assert decode_session(KEY, forged) is None
-    for junk in (None, "", "nodot", "a.b", "x" * 2000, payload + ".", "." + mac):
+    for i in range(2, len(value)):  # any altered character: refused, never another session
+        altered = value[:i] + ("A" if value[i] != "A" else "B") + value[i + 1:]
+        assert decode_session(KEY, altered) in (None, session)
+    assert decode_session(KEY, value[:-4]) is None
+    for junk in (None, "", "nodot", "a.b", "2.", "2.AAAA", "x" * 2000, "2." + "A" * 60, value + "."):
         assert decode_session(KEY, junk) is None
+
+
+def test_the_cookie_carries_no_readable_identifier():
+    value = encode_session(KEY, FormSession.bound("sid1", OPENID, "uNiOnIdXyZ0123456789"))
+    for secret in (OPENID, "uNiOnIdXyZ0123456789"):
+        assert secret not in value
+        for shift in range(3):  # the identifier's base64, at any alignment
+            encoded = base64.urlsafe_b64encode(b"x" * shift + secret.encode()).decode()[4:20]
+            assert encoded not in value
+    # Two cookies of the same session differ (random nonce): a cookie cannot be matched to a person either.
+    assert encode_session(KEY, FormSession("s", OPENID, None, 1)) != encode_session(KEY, FormSession("s", OPENID,
+                                                                                                          None, 1))
+
+
+def test_a_cookie_of_the_old_signed_format_is_treated_as_absent():
+    old = "eyJzIjoic2lkMSIsIm8iOiJvX3ZpY3RpbSIsInUiOm51bGx9.c2lnbmF0dXJlc2lnbmF0dXJlc2lnbmF0dXJlc2ln"
+    assert decode_session(KEY, old) is None
+
+
+def test_rotation_keeps_cookies_of_the_previous_key():
+    rotated = KeyRing([b"n-new-key-three-0123456789abcdefghijklmn", b"k-test-key-one-0123456789abcdefghijklmnop"])
+    session = FormSession.bound("sid1", OPENID, None)
+    assert decode_session(rotated, encode_session(KEY, session)) == session
+    assert decode_session(KEY, encode_session(rotated, session)) is None  # the new key encrypts
 
 
 def test_csrf_tokens_are_bound_to_form_session_key_and_time():

@@ -9,14 +9,12 @@ import pytest
 from bot.ingress.simulate import oa_event
 from bot.keys import ENGINE
 from tests.support.calls import send_oa
-from tests.support.fakes.wechat_server import FakeWeChatServer
 from tests.support.forms import (
     NOTHING,
     PLAIN_UA,
     WECHAT_UA,
     capture_config,
     csrf_of,
-    fake_state,
     field_names,
     identities,
     leads,
@@ -32,12 +30,6 @@ GOOD = {"name": "张伟", "phone": "+86 138-0013-8000", "email": "ZW@Corp.cn", "
 SCRIPT = "<script>alert(1)</script>"
 PLAIN = {"User-Agent": PLAIN_UA}
 IN_WECHAT = {"User-Agent": WECHAT_UA}
-
-
-@pytest.fixture
-async def fake():
-    async with FakeWeChatServer(fake_state()) as server:
-        yield server
 
 
 @pytest.fixture

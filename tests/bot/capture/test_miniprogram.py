@@ -8,28 +8,22 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select, update
 
-from bot.keys import ENGINE, SESSIONS
+from bot.crypto.keyring import Purpose
+from bot.keys import CONFIG, ENGINE, SESSIONS
 from storage.models import MiniProgramSession
-from tests.support.fakes.wechat_server import FakeWeChatServer
 from tests.support.forms import (
     MP_APP_ID,
     MP_SECRET,
     NOTHING,
     capture_config,
-    fake_state,
     identities,
     leads,
     stored_counts,
     touchpoints,
 )
+from tests.support.miniprogram import bearer, mp_login
 
 FIELDS = {"name": "王芳", "company": "杭州某某网络"}
-
-
-@pytest.fixture
-async def fake():
-    async with FakeWeChatServer(fake_state()) as server:
-        yield server
 
 
 @pytest.fixture
@@ -37,14 +31,9 @@ async def client(app_client, backend, fake):
     return await app_client(capture_config(backend, api_base_url=fake.base_url))
 
 
-async def login(client, fake, openid: str = "mp_open_1", unionid: str | None = "u_wangfang") -> str:
-    resp = await client.post("/api/mp/login", json={"code": fake.state.issue_login_code(MP_APP_ID, openid, unionid)})
-    assert resp.status == 200, await resp.text()
-    return (await resp.json())["token"]
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
+async def login(client, fake) -> str:
+    """The visitor of these tests, whose mini-program is bound to the open platform (so WeChat gives a UnionID)."""
+    return await mp_login(client, fake, "mp_open_1", "u_wangfang")
 
 
 async def assert_error(resp, status: int, code: str) -> dict:
@@ -66,7 +55,10 @@ async def test_login_returns_only_an_opaque_token(client, fake):
     assert session_key not in text and "mp_open_1" not in text and "u_wangfang" not in text
     async with client.server.app[SESSIONS]() as session:
         (row,) = (await session.execute(select(MiniProgramSession))).scalars()
-    assert row.token_hash == hashlib.sha256(body["token"].encode()).hexdigest()  # the token itself is not stored
+    # The token itself is not stored, only its hash keyed with the mini-program subkey of server.secret_key.
+    keyring = client.server.app[CONFIG].keyring
+    assert row.token_hash == keyring.digest(Purpose.MP_SESSION, body["token"])
+    assert row.token_hash != hashlib.sha256(body["token"].encode()).hexdigest()
     assert row.session_key == session_key and row.openid == "mp_open_1"
     assert await identities(engine) == {("mp_openid", MP_APP_ID, "mp_open_1", False),
                                         ("unionid", "", "u_wangfang", False)}
@@ -198,7 +190,10 @@ async def test_reused_or_foreign_phone_codes_are_refused(client, fake):
     phone_code = fake.state.issue_phone_code(MP_APP_ID, "13700001111")
     body = {"fields": FIELDS, "consent": True, "phone_code": phone_code}
     assert (await client.post("/api/mp/forms/demo", headers=bearer(token), json=body)).status == 200
-    await assert_error(await client.post("/api/mp/forms/demo", headers=bearer(token), json=body), 400, "code_used")
+    # The identical body again is a retry (answered, stored once: test_mp_idempotency.py); another use is refused.
+    assert (await client.post("/api/mp/forms/demo", headers=bearer(token), json=body)).status == 200
+    await assert_error(await client.post("/api/mp/forms/demo", headers=bearer(token), json={**body, "src": "again"}),
+                       400, "code_used")
     assert fake.state.count("/wxa/business/getuserphonenumber") == 1
     # A code the user's WeChat issued to another mini-program is not ours to redeem.
     foreign = fake.state.issue_phone_code("wx-other-mp", "13900002222")

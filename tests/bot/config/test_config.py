@@ -59,6 +59,7 @@ def test_environment_overrides_any_key(tmp_path):
     path = tmp_path / "c.toml"
     path.write_text('[wechat]\napp_id = "wx1"\ntoken = "t"\n', encoding="utf-8")
     env = {"LEADRELAY_WECHAT__APP_SECRET": "s3cret", "LEADRELAY_WECHAT__MODE": "live",
+           "LEADRELAY_SERVER__SECRET_KEY": "T5_oD3BnlVvEOymQ_FsqIMmL8cW3S1ous8DDhBi8Vkk0F0sBcgy2vihjRXqyPYyU",
            "LEADRELAY_SERVER__PORT": "9090", "LEADRELAY_API__TOKENS": '["a", "b"]',
            "LEADRELAY_DATABASE__URL": "postgresql+asyncpg://u@h/db", "UNRELATED": "x"}
     cfg = load_config(path, env)

@@ -45,7 +45,7 @@ def test_default_values():
     rules = cfg.rules
     assert cfg.refresh_interval_s == 3600
     assert (rules.ability_threshold, rules.motivation_threshold, rules.timezone) == (25, 50, "Asia/Shanghai")
-    assert rules.decay.half_life_days == 30 and rules.decay.steps == ()
+    assert rules.decay.half_life_days == 30 and rules.decay.steps == () and rules.decay.grace_days == 7
     assert rules.actions == {"sales_ready": ("stage:mql",), "nurture": ("tag:nurture",),
                              "other_solution": ("tag:other_solution",), "public_pool": ("tag:public_pool",)}
 
@@ -106,6 +106,9 @@ def test_explicit_rules_actions_and_steps():
     ({"decay_steps": [[30, 0.5], [7, 0.2]]}, "scoring.decay_steps[1]"),
     ({"decay_steps": [[7, 1.5]]}, "scoring.decay_steps[0]"),
     ({"refresh_interval_s": -1}, "scoring.refresh_interval_s"),
+    ({"decay_grace_days": -0.5}, "scoring.decay_grace_days"),
+    ({"decay_grace_days": "7"}, "scoring.decay_grace_days"),
+    ({"decay_grace_days": True}, "scoring.decay_grace_days"),
     ({"refresh_interval_s": 1.5}, "scoring.refresh_interval_s"),
     ({"threshold": 1}, "scoring.threshold"),
     ({"ability": {"id": "a"}}, "scoring.ability"),
@@ -192,3 +195,9 @@ def test_repeats_do_not_inflate():
     assert sum(h.points for h in model.replay(pricing).hits) == 40
     demo = [ScoreEvent(i, "request_demo", T0 + timedelta(days=i)) for i in range(1, 4)]
     assert sum(h.points for h in model.replay(demo).hits) == 50
+
+
+def test_decay_grace_days_is_read_and_changes_the_fingerprint():
+    assert scoring(decay_grace_days=0).rules.decay.grace_days == 0
+    assert scoring(decay_grace_days=2.5).rules.decay.grace_days == 2.5
+    assert scoring(decay_grace_days=3).rules.fingerprint != scoring(decay_grace_days=4).rules.fingerprint

@@ -7,25 +7,27 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import jieba
 import pytest
 from aiohttp import web
 from apscheduler.triggers.interval import IntervalTrigger
-from sqlalchemy import text
+from sqlalchemy import select, text
 
 from bot.app import create_app, database_ctx, inbox_ctx, redis_ctx
 from bot.config.core import build_config
 from bot.errors import ConfigError
 from bot.jobs.registry import CLUSTER, Job, enabled_jobs
 from bot.jobs.scheduler import JobRunner, jobs_ctx
-from bot.keys import ENGINE, JOB_RUNNER, JOBS, SCHEDULER
+from bot.keys import ENGINE, JOB_RUNNER, JOBS, SCHEDULER, SESSIONS
+from storage.models import Lead, SubmissionKey, utcnow
 from tests.support.backends import Backend
 from tests.support.helpers import make_config
 
 TIMEOUT_S = 10.0
-BUILTIN = ["inbox_sweep", "score_refresh", "content_refresh"]
+BUILTIN = ["inbox_sweep", "score_refresh", "content_refresh", "submission_keys_prune"]
 
 
 async def nothing() -> None:
@@ -62,7 +64,7 @@ def test_an_unknown_job_name_fails_start_up_naming_the_key() -> None:
     with pytest.raises(ConfigError, match="unknown job 'score_refesh'") as caught:
         create_app(config(enabled=["score_refesh"]))
     assert caught.value.key == "jobs.enabled"
-    assert "inbox_sweep, score_refresh, content_refresh" in str(caught.value)
+    assert "inbox_sweep, score_refresh, content_refresh, submission_keys_prune" in str(caught.value)
 
 
 def test_every_registered_job_is_enabled_by_default_and_enabled_keeps_registration_order() -> None:
@@ -182,3 +184,20 @@ async def test_the_app_schedules_its_enabled_jobs_and_its_shutdown_lets_a_runnin
     finally:
         await runner.cleanup()
     assert queried == [1]  # finished, not cancelled, before the engine was disposed
+
+
+async def test_the_prune_job_forgets_submission_keys_older_than_a_day(app_client) -> None:
+    client = await app_client()
+    app = client.server.app
+    sessions, now = app[SESSIONS], utcnow()
+    async with sessions() as session, session.begin():
+        lead = Lead()
+        session.add(lead)
+        await session.flush()
+        session.add_all([
+            SubmissionKey(key_hash="o" * 64, lead_id=lead.id, created_at=now - timedelta(days=1, seconds=1)),
+            SubmissionKey(key_hash="n" * 64, lead_id=lead.id, created_at=now - timedelta(hours=23))])
+    (prune,) = [j for j in app[JOBS] if j.name == "submission_keys_prune"]
+    await prune.run()
+    async with sessions() as session:
+        assert list((await session.execute(select(SubmissionKey.key_hash))).scalars()) == ["n" * 64]

@@ -24,6 +24,7 @@ from storage.settings import DatabaseConfig
 from tests.support.clock import Clock
 from tests.support.fakes.configs import oa_config, wecom_config
 from tests.support.fakes.wechat_server import FakeWeChatServer
+from tests.support.fakes.wechat_state import FakeWeChatState
 
 CUSTOM_SEND = "/cgi-bin/message/custom/send"
 TEMPLATE_SEND = "/cgi-bin/message/template/send"
@@ -37,12 +38,12 @@ def clock() -> Clock:
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeWeChatServer]:
-    async with FakeWeChatServer() as server:
-        server.state.register_user("o-alice", unionid="u-alice")
-        for userid in ("sdr-1", "sdr-2"):
-            server.state.register_employee(userid)
-        yield server
+def wechat_state() -> FakeWeChatState:
+    state = FakeWeChatState()  # the apps of fakes/configs.py, which these clients use
+    state.register_user("o-alice", unionid="u-alice")
+    for userid in ("sdr-1", "sdr-2"):
+        state.register_employee(userid)
+    return state
 
 
 @pytest.fixture

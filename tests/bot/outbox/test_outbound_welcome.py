@@ -20,20 +20,19 @@ from storage.db import session_factory
 from storage.models import OutboxMessage
 from tests.support.calls import AUTH, send_wecom
 from tests.support.fakes.configs import wecom_config
-from tests.support.fakes.wechat_server import FakeWeChatServer
 from tests.support.fakes.wechat_state import FakeWeChatState
-from tests.support.helpers import CORP_ID, OA_APP_ID, wait_processed
+from tests.support.forms import fake_state
+from tests.support.helpers import CORP_ID, wait_processed
 
 WELCOME = "/cgi-bin/externalcontact/send_welcome_msg"
 TEXTS = {"sales_card": "您好，我是陈顾问，展会资料稍后发您。"}
 
 
 @pytest.fixture
-async def fake():
-    state = FakeWeChatState(oa_apps={OA_APP_ID: "oa-secret"}, corp_id=CORP_ID)
-    async with FakeWeChatServer(state) as server:
-        server.state.register_external_contact("wm_sun", "孙丽")
-        yield server
+def wechat_state() -> FakeWeChatState:
+    state = fake_state()
+    state.register_external_contact("wm_sun", "孙丽")
+    return state
 
 
 @pytest.fixture

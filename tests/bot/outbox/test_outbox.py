@@ -19,17 +19,17 @@ from storage.models import OutboxMessage
 from storage.settings import DatabaseConfig
 from tests.support.clock import Clock
 from tests.support.fakes.configs import oa_config, wecom_config
-from tests.support.fakes.wechat_server import FakeWeChatServer
+from tests.support.fakes.wechat_state import FakeWeChatState
 
 CUSTOM_SEND = "/cgi-bin/message/custom/send"
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeWeChatServer]:
-    async with FakeWeChatServer() as server:
-        server.state.register_user("o-alice", unionid="u-alice")
-        server.state.register_employee("sdr-1")
-        yield server
+def wechat_state() -> FakeWeChatState:
+    state = FakeWeChatState()  # the apps of fakes/configs.py, which these clients use
+    state.register_user("o-alice", unionid="u-alice")
+    state.register_employee("sdr-1")
+    return state
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from bot.config.core import build_config
 from bot.keys import CONFIG
 from bot.web.errors import ApiError
 from bot.web.middleware import error_middleware
-from bot.web.params import choice_param, int_param, path_id
+from bot.web.params import bearer_token, choice_param, int_param, parse_json, path_id
 from tests.support.helpers import API_TOKEN
 
 AUTH = {"Authorization": f"Bearer {API_TOKEN}"}
@@ -131,3 +131,67 @@ async def test_an_unauthenticated_call_is_401_in_the_same_shape(app_client) -> N
     resp = await client.get("/api/leads")
     body = await resp.json()
     assert resp.status == 401 and body["error"] == "unauthorized" and resp.headers["WWW-Authenticate"] == "Bearer"
+
+
+@pytest.mark.parametrize(("raw", "says"), [
+    (b"[" * 10000 + b"]" * 10000, "嵌套"),
+    (b'{"a":' + b"[" * 32 + b"]" * 32 + b"}", "嵌套"),
+    (b'{"a":"\xff"}', "UTF-8"),
+    ('{"a":"b"}'.encode("utf-16"), "UTF-8"),
+    (b'{"a":"\\u0000"}', "NUL"),
+    (b'{"\\ud800":1}', "NUL"),
+    (b'{"a":["\\udfff"]}', "NUL"),
+    (b'{"a":18446744073709551616}', "数字"),
+    (b'{"a":-9223372036854775808}', "数字"),
+    (b'{"a":NaN}', "JSON 对象"),
+    (b'{"a":1e999}', "JSON 对象"),
+    (b'{"a":1,"a":2}', "JSON 对象"),
+    (b'{"a":' + b"9" * 5000 + b"}", "JSON 对象"),
+    (b"[]", "JSON 对象"),
+    (b"", "JSON 对象"),
+])
+def test_the_json_parser_refuses_and_says_why(raw, says) -> None:
+    with pytest.raises(ApiError) as info:
+        parse_json(raw, code="bad_request")
+    assert info.value.status == 400 and info.value.code == "bad_request" and says in info.value.message
+
+
+def test_the_json_parser_accepts_what_clients_send() -> None:
+    raw = '{"a": [1, 9223372036854775807, -1.5, true, null, "王芳 \\"x\\" \\u00e9 [{"], "b": {"c": {}}}'
+    assert parse_json(raw.encode()) == {"a": [1, 2**63 - 1, -1.5, True, None, '王芳 "x" é [{'], "b": {"c": {}}}
+    # Brackets inside strings do not count towards the depth.
+    assert parse_json(b'{"a":"' + b"[" * 100 + b'"}') == {"a": "[" * 100}
+    assert parse_json(b'{"a":' + b"[" * 31 + b"]" * 31 + b"}")
+
+
+@pytest.mark.parametrize(("header", "token"), [
+    ("Bearer abc.DEF-123_~+/=", "abc.DEF-123_~+/="),
+    ("bearer  abc", "abc"),
+    ("Bearer", None),
+    ("Bearer ", None),
+    ("Basic abc", None),
+    ("Bearer 令牌", None),
+    ("Bearer a b", None),
+    ("Bearer " + "a" * 600, None),
+])
+def test_bearer_tokens_are_printable_ascii(header, token) -> None:
+    req = make_mocked_request("GET", "/api/x", headers={"Authorization": header})
+    assert bearer_token(req) == token
+
+
+async def test_a_non_ascii_authorization_header_is_401_not_500(app_client) -> None:
+    client = await app_client()
+    for value in ("Bearer 令牌", "Bearer \udcff\udcfe"):
+        resp = await client.get("/api/leads", headers={"Authorization": value.encode("utf-8", "surrogateescape")
+                                                       .decode("latin-1")})
+        body = await resp.json()
+        assert resp.status == 401 and body["code"] == "unauthorized", body
+
+
+@pytest.mark.parametrize("timestamp", ["%C2%B2", "%D9%A3%D9%A3", "%EF%BC%91"])
+async def test_callbacks_refuse_unicode_digit_timestamps(app_client, timestamp) -> None:
+    client = await app_client()
+    for path in ("/wechat/callback", "/wecom/callback"):
+        resp = await client.get(f"{path}?signature=x&msg_signature=x&timestamp={timestamp}&nonce=1&echostr=e")
+        body = await resp.json()
+        assert 400 <= resp.status < 500 and SHAPE <= set(body), (path, resp.status, body)

@@ -15,7 +15,7 @@ from bot.wechat.api import OfficialAccountAPI, WeChatTransportError, WeComAPI
 from bot.wechat.tokens import AccessTokenCache, TokenUnavailable
 from storage.redis import create_redis
 from tests.support.fakes.configs import oa_config, wecom_config
-from tests.support.fakes.wechat_server import FakeWeChatServer
+from tests.support.fakes.wechat_state import FakeWeChatState
 
 TOKEN = "/cgi-bin/token"
 USER_INFO = "/cgi-bin/user/info"
@@ -23,10 +23,10 @@ WECOM_TOKEN = "/cgi-bin/gettoken"
 
 
 @pytest.fixture
-async def fake() -> AsyncIterator[FakeWeChatServer]:
-    async with FakeWeChatServer() as server:
-        server.state.register_user("o-alice", unionid="u-alice", nickname="Alice")
-        yield server
+def wechat_state() -> FakeWeChatState:
+    state = FakeWeChatState()  # the apps of fakes/configs.py, which these clients use
+    state.register_user("o-alice", unionid="u-alice", nickname="Alice")
+    return state
 
 
 @pytest.fixture

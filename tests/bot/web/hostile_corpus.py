@@ -1,0 +1,481 @@
+"""The hostile corpus: what an attacker or a broken client sends to each endpoint of the app.
+
+Every case names the route it covers, as ``(method, canonical path)`` of ``app.router.routes()``;
+test_hostile_corpus.py fails when a route of the app has no case here. Targets and bodies are raw bytes
+(sent over a plain socket, so invalid UTF-8 and bad percent-encoding reach the server as written);
+``{lead}`` in a target is the seeded lead's id. Every case is malformed: it must get a 4xx ("4xx") or, where
+the input is harmless and simply ignored, any answer below 500 ("ok"), and must change no row.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, replace
+from typing import Any
+
+KIB = 1024
+SERVER_LIMIT = 64 * KIB  # server.max_body_bytes's default
+STAGE_LIMIT = 16 * KIB  # sdr_console/api/scores.py MAX_BODY
+CONTENT_LIMIT = 8 * 1024 * KIB  # sdr_console/api/capture.py MAX_CONTENT_BODY
+JSON = b"application/json"
+
+
+@dataclass(frozen=True)
+class Case:
+    route: tuple[str, str]  # (method, canonical path) this case covers
+    name: str
+    target: bytes
+    body: bytes = b""
+    content_type: bytes | None = JSON
+    auth: str = "api"  # "api": the console token, "mp": the seeded mini-program session, "none"
+    headers: tuple[tuple[bytes, bytes], ...] = ()
+    chunked: bool = False
+    expect: str = "4xx"  # or "ok": any answer below 500
+    shape: bool = True  # a 4xx on /api/ carries the one JSON error shape
+
+    @property
+    def method(self) -> str:
+        return self.route[0]
+
+    @property
+    def label(self) -> str:
+        return f"{self.route[0]} {self.route[1]} [{self.name}]"
+
+
+def dumps(obj: Any) -> bytes:
+    # ensure_ascii: lone surrogates travel as \ud800 escapes, exactly as a client's JSON.stringify sends them.
+    return json.dumps(obj, ensure_ascii=True).encode()
+
+
+def generic_bodies(limit: int) -> list[tuple[str, bytes, bytes | None, bool]]:
+    """(name, body, content type, chunked): bodies no JSON endpoint may accept."""
+    huge = b'{"a":"' + b"x" * (limit + 1) + b'"}'
+    return [
+        ("empty body", b"", JSON, False),
+        ("not json", b"not json", JSON, False),
+        ("truncated", b'{"a":', JSON, False),
+        ("trailing garbage", b"{} x", JSON, False),
+        ("array", b"[]", JSON, False),
+        ("string", b'"x"', JSON, False),
+        ("null", b"null", JSON, False),
+        ("number", b"1", JSON, False),
+        ("10000 nested arrays", b"[" * 10000 + b"]" * 10000, JSON, False),
+        ("10000 nested objects", b'{"a":' * 10000 + b"1" + b"}" * 10000, JSON, False),
+        ("33 levels", b'{"a":' + b"[" * 32 + b"]" * 32 + b"}", JSON, False),
+        ("50000 unclosed", b"[" * 50000, JSON, False),
+        ("invalid utf-8", b'{"a":"\xff\xfe"}', JSON, False),
+        ("overlong utf-8", b'{"a":"\xc0\xaf"}', JSON, False),
+        ("encoded surrogate", b'{"a":"\xed\xa0\x80"}', JSON, False),
+        ("utf-16", '{"a":"b"}'.encode("utf-16"), JSON, False),
+        ("utf-8 bom", b"\xef\xbb\xbf{}", JSON, False),
+        ("latin-1 declared", '{"a":"é"}'.encode("latin-1"), b"application/json; charset=latin-1", False),
+        ("NUL escape", b'{"a":"\\u0000"}', JSON, False),
+        ("NUL in a key", b'{"\\u0000":1}', JSON, False),
+        ("raw NUL", b'{"a":"\x00"}', JSON, False),
+        ("lone surrogate", b'{"a":"\\ud800"}', JSON, False),
+        ("lone low surrogate key", b'{"\\udc00":1}', JSON, False),
+        ("NaN", b'{"a":NaN}', JSON, False),
+        ("-Infinity", b'{"a":-Infinity}', JSON, False),
+        ("1e999", b'{"a":1e999}', JSON, False),
+        ("5000-digit integer", b'{"a":' + b"9" * 5000 + b"}", JSON, False),
+        ("2^64", b'{"a":18446744073709551616}', JSON, False),
+        ("duplicate keys", b'{"a":1,"a":2}', JSON, False),
+        ("huge body", huge, JSON, False),
+        ("huge chunked body", huge, JSON, True),
+        ("form-encoded", b"a=1&b=2", b"application/x-www-form-urlencoded", False),
+        ("multipart", b"--x\r\nContent-Disposition: form-data; name=\"a\"\r\n\r\n1\r\n--x--\r\n",
+         b"multipart/form-data; boundary=x", False),
+        ("xml", b"<xml><a>1</a></xml>", b"text/xml", False),
+    ]
+
+
+def body_cases(route: tuple[str, str], target: bytes, limit: int, auth: str = "api") -> list[Case]:
+    return [Case(route, name, target, body, ctype, auth=auth, chunked=chunked)
+            for name, body, ctype, chunked in generic_bodies(limit)]
+
+
+def json_cases(route: tuple[str, str], target: bytes, bodies: dict[str, Any], auth: str = "api") -> list[Case]:
+    return [Case(route, name, target, dumps(body), auth=auth) for name, body in bodies.items()]
+
+
+AUTH_HEADERS: dict[str, bytes | None] = {
+    "no Authorization": None,
+    "scheme only": b"Bearer",
+    "Basic": b"Basic dGVzdDp0ZXN0",
+    "wrong token": b"Bearer wrong-token",
+    "UTF-8 token": "Bearer 令牌".encode(),
+    "invalid UTF-8 token": b"Bearer \xff\xfe",
+    "token with NUL-like escape": b"Bearer test-api-token%00",
+    "two tokens": b"Bearer test-api-token test-api-token",
+    "600-character token": b"Bearer " + b"a" * 600,
+}
+
+
+def auth_cases(route: tuple[str, str], target: bytes, body: bytes = b"") -> list[Case]:
+    cases = []
+    for name, value in AUTH_HEADERS.items():
+        headers = () if value is None else ((b"Authorization", value),)
+        cases.append(Case(route, f"auth: {name}", target, body, auth="none", headers=headers))
+    return cases
+
+
+# Digits that str.isdigit() or int() take but an id or a number in a query must not: superscript, Arabic-Indic,
+# fullwidth (raw and percent-encoded).
+UNICODE_DIGITS: dict[str, bytes] = {
+    "superscript two": "²".encode(),
+    "encoded superscript": b"%C2%B2",
+    "arabic-indic three": b"%D9%A3",
+    "fullwidth one": b"%EF%BC%91",
+}
+QUERY_VALUES: dict[str, bytes] = {
+    **UNICODE_DIGITS,
+    "negative": b"-1",
+    "decimal": b"1.0",
+    "exponent": b"1e3",
+    "2^64": b"18446744073709551616",
+    "40 digits": b"9" * 40,
+    "encoded NUL": b"%00",
+    "invalid utf-8": b"%FF",
+    "encoded surrogate": b"%ED%A0%80",
+    "truncated utf-8": b"%E4%B8",
+    "raw invalid utf-8": b"\xff",
+}
+# Raw (not percent-encoded) non-ASCII bytes in the request line are refused by aiohttp's HTTP parser, before any
+# middleware: a plain-text 400, not the JSON shape.
+RAW = ("superscript two", "raw invalid utf-8")
+
+
+def query_cases(route: tuple[str, str], path: bytes, params: tuple[str, ...]) -> list[Case]:
+    cases = [Case(route, f"{p}={name}", path + b"?" + p.encode() + b"=" + value, auth="api", shape=name not in RAW)
+             for p in params for name, value in QUERY_VALUES.items()]
+    ignored = {
+        "bad percent-escape": b"?%zz=%",
+        "empty keys": b"?=&=&&",
+        "repeated parameter": b"?limit=1&limit=%C2%B2",
+        "5000-character unknown parameter": b"?x=" + b"y" * 5000,
+        "CRLF in a parameter": b"?x=%0D%0ASet-Cookie:%20injected=1",
+    }
+    cases += [Case(route, name, path + q, expect="ok") for name, q in ignored.items()]
+    return cases
+
+
+LEAD_IDS: dict[str, bytes] = {
+    **UNICODE_DIGITS,
+    "zero": b"0",
+    "negative": b"-1",
+    "decimal": b"1.0",
+    "unknown": b"99999",
+    "18 digits": b"9" * 18,
+    "2^63": b"9223372036854775808",
+    "2^64": b"18446744073709551616",
+    "encoded NUL": b"%00",
+    "invalid utf-8": b"%FF",
+    "spaces": b"%201%20",
+    "dot-dot": b"..",
+}
+
+
+def path_cases(route: tuple[str, str], template: str, body: bytes = b"") -> list[Case]:
+    """``template`` has one ``{}`` for the id."""
+    head, tail = template.encode().split(b"{}")
+    return [Case(route, f"id {name}", head + value + tail, body, shape=name not in RAW)
+            for name, value in LEAD_IDS.items()]
+
+
+def heads(cases: list[Case], per_route: int = 6) -> list[Case]:
+    """HEAD variants of GET cases (aiohttp adds a HEAD route for every GET): the first few of each route."""
+    out: list[Case] = []
+    seen: dict[tuple[str, str], int] = {}
+    for case in cases:
+        if case.method != "GET" or seen.get(case.route, 0) >= per_route:
+            continue
+        seen[case.route] = seen.get(case.route, 0) + 1
+        out.append(replace(case, route=("HEAD", case.route[1]), name=f"HEAD {case.name}"))
+    return out
+
+
+VALID_ITEM = {"id": "hostile-ok", "kind": "article", "title": "标题", "url": "https://example.com/a"}
+BAD_URLS = {
+    "no host": "https://",
+    "backslash host": "https://\\\\evil.example",
+    "empty authority": "https:///x",
+    "javascript": "javascript:alert(1)",
+    "data": "data:text/html,<script>alert(1)</script>",
+    "http": "http://example.com/a",
+    "protocol-relative": "//example.com/a",
+    "leading space": " https://example.com/a",
+    "newline": "https://example.com/a\nb",
+    "credentials": "https://user:pass@example.com/a",
+    "user only": "https://user@example.com/a",
+    "bad port": "https://example.com:99999/a",
+    "single label": "https://localhost/a",
+    "empty label": "https://example..com/a",
+    "NUL": "https://example.com/\u0000",
+    "relative": "/a",
+    "1001 characters": "https://example.com/" + "a" * 981,
+}
+
+
+def content_cases() -> list[Case]:
+    route, target = ("PUT", "/api/content"), b"/api/content"
+    item_bodies: dict[str, Any] = {
+        'replace_all "false"': {"items": [VALID_ITEM], "replace_all": "false"},
+        "replace_all 0": {"items": [VALID_ITEM], "replace_all": 0},
+        "replace_all null": {"items": [VALID_ITEM], "replace_all": None},
+        "replace_all []": {"items": [], "replace_all": []},
+        "unknown top-level key": {"items": [VALID_ITEM], "replace": True},
+        "items missing": {"replace_all": True},
+        "items an object": {"items": VALID_ITEM},
+        "items a string": {"items": "x"},
+        "item a string": {"items": ["x"]},
+        "item null": {"items": [None]},
+        "2001 items": {"items": [{**VALID_ITEM, "id": f"i{n}"} for n in range(2001)]},
+        "duplicate ids": {"items": [VALID_ITEM, VALID_ITEM]},
+        "unknown item key": {"items": [{**VALID_ITEM, "extra": 1}]},
+        "id missing": {"items": [{k: v for k, v in VALID_ITEM.items() if k != "id"}]},
+        "id uppercase": {"items": [{**VALID_ITEM, "id": "Bad"}]},
+        "id 65 characters": {"items": [{**VALID_ITEM, "id": "a" * 65}]},
+        "id an integer": {"items": [{**VALID_ITEM, "id": 1}]},
+        "kind unknown": {"items": [{**VALID_ITEM, "kind": "podcast"}]},
+        "stage unknown": {"items": [{**VALID_ITEM, "stage": "buying"}]},
+        "title empty": {"items": [{**VALID_ITEM, "title": " "}]},
+        "title 201 characters": {"items": [{**VALID_ITEM, "title": "标" * 201}]},
+        "title an integer": {"items": [{**VALID_ITEM, "title": 5}]},
+        "title NUL": {"items": [{**VALID_ITEM, "title": "a\u0000b"}]},
+        "title lone surrogate": {"items": [{**VALID_ITEM, "title": "a\ud800"}]},
+        "summary 2001 characters": {"items": [{**VALID_ITEM, "summary": "x" * 2001}]},
+        "summary a list": {"items": [{**VALID_ITEM, "summary": ["x"]}]},
+        "key a string": {"items": [{**VALID_ITEM, "key": "true"}]},
+        "key 1": {"items": [{**VALID_ITEM, "key": 1}]},
+        "tags a string": {"items": [{**VALID_ITEM, "tags": "hr"}]},
+        "tags with an integer": {"items": [{**VALID_ITEM, "tags": ["hr", 1]}]},
+        "21 tags": {"items": [{**VALID_ITEM, "tags": [f"t{n}" for n in range(21)]}]},
+        "tag 101 characters": {"items": [{**VALID_ITEM, "tags": ["t" * 101]}]},
+        "empty tag": {"items": [{**VALID_ITEM, "tags": [""]}]},
+        "url missing": {"items": [{k: v for k, v in VALID_ITEM.items() if k != "url"}]},
+        "url an integer": {"items": [{**VALID_ITEM, "url": 1}]},
+        "cover 501 characters": {"items": [{**VALID_ITEM, "cover": "https://example.com/" + "c" * 481}]},
+        "cover an object": {"items": [{**VALID_ITEM, "cover": {}}]},
+    }
+    for name, url in BAD_URLS.items():
+        item_bodies[f"url {name}"] = {"items": [{**VALID_ITEM, "url": url}]}
+        item_bodies[f"cover {name}"] = {"items": [{**VALID_ITEM, "cover": url}]}
+    return (body_cases(route, target, CONTENT_LIMIT) + json_cases(route, target, item_bodies)
+            + auth_cases(route, target, dumps({"items": [VALID_ITEM]})))
+
+
+VALID_STAGE = {"to": "mql", "actor": "sdr", "reason": "hostile corpus"}
+
+
+def stage_cases() -> list[Case]:
+    route, target = ("POST", "/api/leads/{lead_id}/stage"), b"/api/leads/{lead}/stage"
+    bodies = {
+        "to unknown": {**VALID_STAGE, "to": "won"},
+        "to an integer": {**VALID_STAGE, "to": 1},
+        "to missing": {k: v for k, v in VALID_STAGE.items() if k != "to"},
+        "actor system": {**VALID_STAGE, "actor": "system"},
+        "actor a list": {**VALID_STAGE, "actor": ["sdr"]},
+        "actor_id 101 characters": {**VALID_STAGE, "actor_id": "a" * 101},
+        "actor_id an integer": {**VALID_STAGE, "actor_id": 7},
+        "actor_id NUL": {**VALID_STAGE, "actor_id": "\u0000"},
+        "reason blank": {**VALID_STAGE, "reason": "  "},
+        "reason 2001 characters": {**VALID_STAGE, "reason": "理" * 2001},
+        "reason NUL": {**VALID_STAGE, "reason": "a\u0000"},
+        "reason lone surrogate": {**VALID_STAGE, "reason": "\udfff"},
+        "reason an object": {**VALID_STAGE, "reason": {"a": 1}},
+    }
+    return (body_cases(route, target, STAGE_LIMIT) + json_cases(route, target, bodies)
+            + path_cases(route, "/api/leads/{}/stage", dumps(VALID_STAGE))
+            + auth_cases(route, target, dumps(VALID_STAGE)))
+
+
+VALID_FIELDS = {"name": "王芳", "phone": "13700001111", "company": "杭州某某网络"}
+VALID_MP = {"fields": VALID_FIELDS, "consent": True}
+MP_FORM = ("POST", "/api/mp/forms/{form_id}")
+
+
+def mp_submit_cases() -> list[Case]:
+    target = b"/api/mp/forms/demo"
+    bad_fields = {
+        "fields a list": [VALID_FIELDS],
+        "fields a string": "name=王芳",
+        "fields null": None,
+        "name an integer": {**VALID_FIELDS, "name": 5},
+        "name a list": {**VALID_FIELDS, "name": ["王芳"]},
+        "name an object": {**VALID_FIELDS, "name": {"a": "b"}},
+        "name true": {**VALID_FIELDS, "name": True},
+        "name 51 characters": {**VALID_FIELDS, "name": "王" * 51},
+        "name NUL": {**VALID_FIELDS, "name": "王\u0000芳"},
+        "name lone surrogate": {**VALID_FIELDS, "name": "\ud83d"},
+        "company 101 characters": {**VALID_FIELDS, "company": "公" * 101},
+        "phone arabic-indic digits": {**VALID_FIELDS, "phone": "١٣٧٠٠٠٠١١١١"},
+        "phone 2^64": {**VALID_FIELDS, "phone": 18446744073709551616},
+        "phone too short": {**VALID_FIELDS, "phone": "1370000"},
+        "email 255 characters": {**VALID_FIELDS, "email": "a" * 64 + "@" + "b" * 186 + ".com"},
+        "email without domain": {**VALID_FIELDS, "email": "a@"},
+        "email with NUL": {**VALID_FIELDS, "email": "a\u0000@example.com"},
+        "job_title unknown": {**VALID_FIELDS, "job_title": "ceo"},
+        "company_size a number": {**VALID_FIELDS, "company_size": 500},
+        "required name missing": {k: v for k, v in VALID_FIELDS.items() if k != "name"},
+    }
+    bodies: dict[str, Any] = {name: {**VALID_MP, "fields": f} for name, f in bad_fields.items()}
+    bodies |= {
+        'consent "true"': {**VALID_MP, "consent": "true"},
+        "consent 1": {**VALID_MP, "consent": 1},
+        "consent missing": {"fields": VALID_FIELDS},
+        "phone_code an integer": {**VALID_MP, "phone_code": 5},
+        "phone_code 257 characters": {**VALID_MP, "phone_code": "c" * 257},
+        "phone_code unknown": {**VALID_MP, "phone_code": "not-a-code"},
+        "phone_code NUL": {**VALID_MP, "phone_code": "\u0000"},
+        "src NUL": {**VALID_MP, "src": "expo\u00002026"},
+        "utm_source lone surrogate": {**VALID_MP, "utm_source": "\udc80"},
+        "idempotency_key an integer": {**VALID_MP, "idempotency_key": 42},
+        "idempotency_key empty": {**VALID_MP, "idempotency_key": ""},
+        "idempotency_key 129 characters": {**VALID_MP, "idempotency_key": "k" * 129},
+        "idempotency_key non-ASCII": {**VALID_MP, "idempotency_key": "键"},
+        "idempotency_key with a space": {**VALID_MP, "idempotency_key": "a b"},
+    }
+    cases = body_cases(MP_FORM, target, SERVER_LIMIT, auth="mp") + json_cases(MP_FORM, target, bodies, auth="mp")
+    valid = dumps(VALID_MP)
+    cases += [
+        Case(MP_FORM, "Idempotency-Key header non-ASCII", target, valid, auth="mp",
+             headers=((b"Idempotency-Key", "键".encode()),)),
+        Case(MP_FORM, "Idempotency-Key header invalid UTF-8", target, valid, auth="mp",
+             headers=((b"Idempotency-Key", b"\xff"),)),
+        Case(MP_FORM, "Idempotency-Key header and field differ", target,
+             dumps({**VALID_MP, "idempotency_key": "a"}), auth="mp", headers=((b"Idempotency-Key", b"b"),)),
+        Case(MP_FORM, "unknown form", b"/api/mp/forms/nope", valid, auth="mp"),
+        Case(MP_FORM, "form id NUL", b"/api/mp/forms/demo%00", valid, auth="mp"),
+        Case(MP_FORM, "form id invalid utf-8", b"/api/mp/forms/%FF", valid, auth="mp"),
+        Case(MP_FORM, "form id 5000 characters", b"/api/mp/forms/" + b"d" * 5000, valid, auth="mp"),
+    ]
+    return cases + mp_auth_cases(MP_FORM, target, valid)
+
+
+def mp_auth_cases(route: tuple[str, str], target: bytes, body: bytes = b"") -> list[Case]:
+    cases = []
+    for name, value in {**AUTH_HEADERS, "unknown session": b"Bearer " + b"A" * 43}.items():
+        headers = () if value is None else ((b"Authorization", value),)
+        cases.append(Case(route, f"auth: {name}", target, body, auth="none", headers=headers))
+    return cases
+
+
+def mp_login_cases() -> list[Case]:
+    route, target = ("POST", "/api/mp/login"), b"/api/mp/login"
+    bodies = {
+        "code missing": {},
+        "code an integer": {"code": 1},
+        "code empty": {"code": ""},
+        "code 257 characters": {"code": "c" * 257},
+        "code a list": {"code": ["a"]},
+        "code NUL": {"code": "a\u0000b"},
+        "code lone surrogate": {"code": "\ud800"},
+        "code unknown": {"code": "never-issued"},
+    }
+    spoofed = ((b"X-Forwarded-For", b"\xff, 999.1.1.1, ::::, <script>"), (b"X-Real-IP", b"not-an-ip"))
+    return (body_cases(route, target, SERVER_LIMIT, auth="none") + json_cases(route, target, bodies, auth="none")
+            + [Case(route, "spoofed client IP headers", target, dumps({"code": "never-issued"}), auth="none",
+                    headers=spoofed)])
+
+
+def page_cases() -> list[Case]:
+    """The H5 form and tracked links answer HTML or redirects: no JSON shape, but never a 5xx."""
+    show, submit = ("GET", "/f/{form_id}"), ("POST", "/f/{form_id}")
+    form = b"application/x-www-form-urlencoded"
+    cases = [
+        Case(show, "unknown form", b"/f/nope", auth="none"),
+        Case(show, "form id NUL", b"/f/demo%00", auth="none"),
+        Case(show, "form id invalid utf-8", b"/f/%FF", auth="none"),
+        Case(show, "src NUL", b"/f/demo?src=%00", auth="none"),
+        Case(show, "src invalid utf-8", b"/f/demo?src=%FF", auth="none"),
+        Case(show, "CRLF in src", b"/f/demo?src=%0D%0ASet-Cookie:%20injected=1", auth="none", expect="ok"),
+        Case(show, "5000-character src", b"/f/demo?src=" + b"s" * 5000, auth="none", expect="ok"),
+        Case(show, "spoofed client IP", b"/f/demo", auth="none", expect="ok",
+             headers=((b"X-Forwarded-For", b"\xff, 999.1.1.1"),)),
+        Case(show, "forged cookie", b"/f/demo", auth="none", expect="ok",
+             headers=((b"Cookie", b"lr_form=\xff\x00garbage"),)),
+        Case(submit, "no session", b"/f/demo", b"name=x&phone=13700001111", form, auth="none"),
+        Case(submit, "invalid utf-8 body", b"/f/demo", b"name=\xff\xfe&phone=1", form, auth="none"),
+        Case(submit, "unknown charset", b"/f/demo", b"name=x", b"application/x-www-form-urlencoded; charset=nope",
+             auth="none"),
+        Case(submit, "utf-16 declared", b"/f/demo", "name=x".encode("utf-16"),
+             b"application/x-www-form-urlencoded; charset=utf-16", auth="none"),
+        Case(submit, "broken multipart", b"/f/demo", b"--x\r\nnonsense", b"multipart/form-data; boundary=x",
+             auth="none"),
+        Case(submit, "multipart without boundary", b"/f/demo", b"a", b"multipart/form-data", auth="none"),
+        Case(submit, "NUL and surrogate escapes", b"/f/demo", b"name=%00&company=%ED%A0%80", form, auth="none"),
+        Case(submit, "huge body", b"/f/demo", b"name=" + b"x" * (SERVER_LIMIT + 1), form, auth="none"),
+        Case(submit, "huge chunked body", b"/f/demo", b"name=" + b"x" * (SERVER_LIMIT + 1), form, auth="none",
+             chunked=True),
+        Case(submit, "JSON body", b"/f/demo", dumps(VALID_MP), auth="none"),
+        Case(submit, "unknown form", b"/f/nope", b"name=x", form, auth="none"),
+        Case(submit, "forged cookie", b"/f/demo", b"csrf=x&name=x", form, auth="none",
+             headers=((b"Cookie", b"lr_form=eyJhIjoxfQ.forged"),)),
+    ]
+    link = ("GET", "/c/{token}")
+    for name, token in {"garbage": b"garbage", "NUL": b"%00", "invalid utf-8": b"%FF",
+                        "5000 characters": b"A" * 5000, "base64 JSON": b"eyJyIjoib2FfMSJ9.AAAA",
+                        "dots": b"a.b.c.d", "unicode digits": b"%C2%B2"}.items():
+        cases.append(Case(link, f"token {name}", b"/c/" + token, auth="none"))
+    cases.append(Case(link, "spoofed client IP", b"/c/garbage", auth="none",
+                      headers=((b"X-Forwarded-For", b"\xff, ::::"),)))
+    return [replace(c, shape=False) for c in cases]
+
+
+def console_get_cases() -> list[Case]:
+    cases: list[Case] = []
+    lists = {"/api/leads": ("limit", "offset"), "/api/handoffs": ("limit", "offset", "status"),
+             "/api/outbox": ("limit", "offset", "status", "method", "lead_id"),
+             "/api/duplicates": ("limit", "offset", "status")}
+    for path, params in lists.items():
+        route = ("GET", path)
+        cases += query_cases(route, path.encode(), params) + auth_cases(route, path.encode())
+        if path == "/api/leads":
+            cases += [Case(route, f"q={name}", b"/api/leads?q=" + value)
+                      for name, value in {"NUL": b"%00", "invalid utf-8": b"%FF",
+                                          "encoded surrogate": b"%ED%A0%80"}.items()]
+            cases.append(Case(route, "q 2000 characters", b"/api/leads?q=" + b"%25" * 2000, expect="ok"))
+    content = ("GET", "/api/content")
+    cases += [Case(content, "unknown parameters", b"/api/content?limit=%C2%B2&x=1", expect="ok"),
+              Case(content, "NUL in the query", b"/api/content?x=%00")] + auth_cases(content, b"/api/content")
+    for suffix in ("", "/score", "/stages"):
+        route = ("GET", "/api/leads/{lead_id}" + suffix)
+        cases += path_cases(route, "/api/leads/{}" + suffix)
+        cases += auth_cases(route, f"/api/leads/{{lead}}{suffix}".encode())
+    health = ("GET", "/healthz")
+    cases += [Case(health, "junk query", b"/healthz?x=%FF%00", auth="none"),
+              Case(health, "a body on GET", b"/healthz", b"x" * (SERVER_LIMIT + 1), auth="none")]
+    return cases
+
+
+def console_post_cases() -> list[Case]:
+    cases: list[Case] = []
+    erase = ("POST", "/api/leads/{lead_id}/erase")
+    cases += path_cases(erase, "/api/leads/{}/erase") + auth_cases(erase, b"/api/leads/{lead}/erase")
+    cases += [Case(erase, "junk body, unknown id", b"/api/leads/99999/erase", b'{"a":"\\u0000"}')]
+    for action in ("merge", "dismiss"):
+        route = ("POST", f"/api/duplicates/{{suggestion_id}}/{action}")
+        cases += path_cases(route, f"/api/duplicates/{{}}/{action}", b"[" * 10000)
+        cases += auth_cases(route, f"/api/duplicates/1/{action}".encode())
+    return cases
+
+
+def other_cases() -> list[Case]:
+    """Not a route of the app: no route to cover, always run."""
+    none = ("*", "")
+    return [
+        Case(none, "PATCH /api/content", b"/api/content", b"{}", auth="api"),
+        Case(none, "DELETE /api/leads/{lead}", b"/api/leads/{lead}", auth="api"),
+        Case(none, "GET /api/%00 (NUL in an unknown path)", b"/api/%00", auth="api"),
+        Case(none, "GET /api/../../etc/passwd (path traversal)", b"/api/../../etc/passwd", auth="api"),
+    ]
+
+
+def corpus() -> list[Case]:
+    gets = console_get_cases()
+    pages = page_cases()
+    mp_describe = [Case(("GET", "/api/mp/forms/{form_id}"), "unknown form", b"/api/mp/forms/nope", auth="mp"),
+                   Case(("GET", "/api/mp/forms/{form_id}"), "form id NUL", b"/api/mp/forms/%00", auth="mp")]
+    mp_describe += mp_auth_cases(("GET", "/api/mp/forms/{form_id}"), b"/api/mp/forms/demo")
+    return (gets + heads(gets + pages + mp_describe) + pages + mp_describe + content_cases() + stage_cases()
+            + mp_submit_cases() + mp_login_cases() + console_post_cases() + other_cases())

@@ -1,0 +1,26 @@
+"""The ``fake`` fixture: the fake WeChat / WeCom API (fakes/wechat_server.py), running for one test.
+
+Point the app at it with ``api_base_url=fake.base_url``. Its state knows the apps of make_config and
+capture_config (forms.fake_state); a module whose apps or users differ overrides ``wechat_state``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from tests.support.fakes.wechat_server import FakeWeChatServer
+from tests.support.fakes.wechat_state import FakeWeChatState
+from tests.support.forms import fake_state
+
+
+@pytest.fixture
+def wechat_state() -> FakeWeChatState:
+    return fake_state()
+
+
+@pytest.fixture
+async def fake(wechat_state: FakeWeChatState) -> AsyncIterator[FakeWeChatServer]:
+    async with FakeWeChatServer(wechat_state) as server:
+        yield server
