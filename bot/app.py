@@ -52,6 +52,7 @@ from leads.events import DomainEvents
 from leads.intents import IntentMatcher, build_tokenizer
 from leads.scoring import ScoreModel
 from sdr_console.api import add_console_api
+from sdr_console.pages import add_console_pages
 from storage.db import create_engine, is_sqlite, session_factory
 from storage.migrate import is_current, upgrade
 from storage.redis import create_redis
@@ -187,4 +188,5 @@ def create_app(config: Config, *, router: Router | None = None,
     add_tracked_routes(app)  # /c/<token>
     add_console_api(app)  # the console's JSON API and /healthz
     add_rate_limits(app)  # [rate_limits] on the forms, the mini-program API and /c/ (never the callbacks)
+    add_console_pages(app)  # / and /console/: sign-in, sessions, CSRF, the pages (inside the rate limits)
     return app

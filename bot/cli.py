@@ -10,6 +10,7 @@ import sys
 from bot.config.core import Config, load_config
 from bot.errors import ConfigError
 from bot.logs.configure import configure_logging
+from bot.people.cli import add_parser as add_user_parser
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -36,6 +37,7 @@ def _parser() -> argparse.ArgumentParser:
     wechat_sub = wechat.add_subparsers(dest="wechat_command", required=True)
     menu = wechat_sub.add_parser("push-menu", help="publish the [menu] of the config to the Official Account")
     menu.add_argument("--config", required=True)
+    add_user_parser(sub)
     return parser
 
 
@@ -64,6 +66,10 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(scores_recompute(config.database, config.scoring.rules, domain_events(config),
                                             dry_run=args.dry_run, batch_size=args.batch_size,
                                             restart=args.restart, workers=args.workers))
+    if args.command == "user":
+        from bot.people.cli import run
+
+        return asyncio.run(run(args, config.database))
     if args.command == "wechat":
         from bot.errors import WeChatAPIError
         from bot.wechat.menu import push_menu

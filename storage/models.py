@@ -80,6 +80,8 @@ class Lead(Base):
     # allowed for 48 h after it.
     oa_last_interaction_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # The user the lead is assigned to (a salesperson after hand-off); None while it is in the pool.
+    owner_user_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id"), index=True)
 
 
 class Identity(Base):
@@ -331,3 +333,69 @@ class ScoreRecomputeRun(Base):
     stage_changes: Mapped[int] = mapped_column(BigInteger, default=0)
     started_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class User(Base):
+    """A person who signs in to the console or calls the API. Disabled users keep their rows for the audit log."""
+
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    display_name: Mapped[str] = mapped_column(String(100), default="")
+    role: Mapped[str] = mapped_column(String(16))  # leads.access.ROLES
+    password_hash: Mapped[str] = mapped_column(String(200))
+    wecom_userid: Mapped[str | None] = mapped_column(String(64))
+    disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Team(Base):
+    __tablename__ = "teams"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class TeamMember(Base):
+    """A user in a team; routing skips members who are away or at capacity (0 = unlimited)."""
+
+    __tablename__ = "team_members"
+
+    team_id: Mapped[int] = mapped_column(BigId, ForeignKey("teams.id"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id"), primary_key=True, index=True)
+    away: Mapped[bool] = mapped_column(Boolean, default=False)
+    capacity: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ApiToken(Base):
+    """A per-user API token: only its SHA-256 is stored, the token itself is shown once."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id"), index=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    label: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class AuditEntry(Base):
+    """Who did what, when, to what, with the state before and after; refusals too (outcome "denied")."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_target_kind_target_id", "target_kind", "target_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, index=True)
+    actor_user_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id"), index=True)
+    actor_label: Mapped[str] = mapped_column(String(64))  # the username, "service-token" or "cli"
+    action: Mapped[str] = mapped_column(String(64), index=True)
+    target_kind: Mapped[str] = mapped_column(String(32), default="")
+    target_id: Mapped[str] = mapped_column(String(64), default="")
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    ip: Mapped[str | None] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(16), default="ok")  # ok | denied

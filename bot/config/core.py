@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 from bot.config.capture import CAPTURE_SECTIONS, CaptureConfig, build_capture, validate_capture
+from bot.config.console import ConsoleConfig, validate_console
 from bot.config.limits import RateLimitsConfig, validate_limits
 from bot.config.scoring import ScoringConfig, build_scoring, default_scoring
 from bot.config.secret_keys import parse_secret_keys, require_in_live, resolve_secret_keys
@@ -124,6 +125,7 @@ class Config:
     capture: CaptureConfig = field(default_factory=CaptureConfig)
     scoring: ScoringConfig = field(default_factory=default_scoring)
     rate_limits: RateLimitsConfig = field(default_factory=RateLimitsConfig)
+    console: ConsoleConfig = field(default_factory=ConsoleConfig)
 
     @property
     def keyring(self) -> KeyRing:
@@ -142,6 +144,7 @@ _SECTIONS: dict[str, type] = {
     "api": ApiConfig,
     "jobs": JobsConfig,
     "rate_limits": RateLimitsConfig,
+    "console": ConsoleConfig,
 }
 
 
@@ -200,6 +203,7 @@ def build_config(raw: Mapping[str, Any]) -> Config:
                     **sections)
     _validate(config)
     validate_limits(config)
+    validate_console(config)
     validate_capture(config.capture)
     return config
 

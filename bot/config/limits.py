@@ -59,6 +59,10 @@ class RateLimitsConfig:
     mp_forms_per_openid: str = "30/1m"  # the same, per mini-program user
     links_per_ip: str = "600/1m"  # GET /c/<token>
     links_per_recipient: str = "60/1m"  # one recipient's tracked links (a forwarded link counts for them)
+    console_login_per_ip: str = "30/1m"  # POST /console/login: an office shares one address
+    # Sign-in attempts naming one user, wherever from: guessing one password is slowed to a crawl (the price: a
+    # stranger can make a known user wait out the window; the per-IP limit bounds how many they can do that to).
+    console_login_per_user: str = "10/10m"
 
     def rate(self, name: str) -> Rate | None:
         """The limit a key sets; None when it is "off" or rate limiting is disabled."""

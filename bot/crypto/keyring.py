@@ -32,6 +32,8 @@ class Purpose(StrEnum):
     SUBMISSION_KEY = "submission-key"  # hashes of mini-program submission idempotency keys
     RATE_LIMIT = "rate-limit"  # hashes of client addresses and OpenIDs in the rate-limit counters
     LOGIN_LINK = "login-link"  # reserved for console login links
+    CONSOLE_SESSION = "console-session"  # Redis keys of console sessions (hashes of the cookie)
+    CONSOLE_CSRF = "console-csrf"  # the console sign-in form's CSRF token (before there is a session)
 
 
 def _derive(secret: bytes, purpose: Purpose) -> bytes:

@@ -12,7 +12,6 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import web
 
-from bot.capture.common import message_page
 from bot.config.core import Config
 from bot.config.limits import Rate
 from bot.crypto.keyring import Purpose
@@ -30,8 +29,10 @@ PER_IP = {
     ("GET", "/api/mp/forms/{form_id}"): "mp_forms_per_ip",
     ("POST", "/api/mp/forms/{form_id}"): "mp_forms_per_ip",
     ("GET", "/c/{token}"): "links_per_ip",
+    ("POST", "/console/login"): "console_login_per_ip",
 }
-PER_IDENTITY = ("form_posts_per_openid", "mp_login_per_openid", "mp_forms_per_openid", "links_per_recipient")
+PER_IDENTITY = ("form_posts_per_openid", "mp_login_per_openid", "mp_forms_per_openid", "links_per_recipient",
+                "console_login_per_user")
 TITLE = "请求过于频繁"
 
 
@@ -41,6 +42,10 @@ class RateLimited(Exception):
         self.retry_after = retry_after
 
     def response(self, request: web.Request) -> web.Response:
+        # Imported here: the capture pages bring wechatpy, and the console (which counts sign-ins) must not
+        # (tests/test_layers.py).
+        from bot.capture.common import message_page
+
         message = f"您的操作太频繁了，请 {self.retry_after} 秒后再试。"
         if request.path.startswith("/api/"):
             resp = json_response(error_body("rate_limited", message, retry_after=self.retry_after), status=429)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from sdr_console.api import capture, duplicates, health, leads, outbox, scores
+from sdr_console.api import audit_log, capture, duplicates, health, leads, outbox, people, scores
 
 
 def add_console_api(app: web.Application) -> None:
@@ -17,4 +17,6 @@ def add_console_api(app: web.Application) -> None:
     capture.add_routes(app)  # /api/content, /api/handoffs, POST /api/leads/{id}/erase
     outbox.add_routes(app)  # GET /api/outbox
     duplicates.add_routes(app)  # GET /api/duplicates, POST /api/duplicates/{id}/merge, /dismiss
+    people.add_routes(app)  # /api/users, /api/teams
+    audit_log.add_routes(app)  # GET /api/audit
     health.add_routes(app)  # GET /healthz

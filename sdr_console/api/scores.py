@@ -10,10 +10,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot.keys import EVENTS, SCORING, SESSIONS
 from bot.web.errors import ApiError, json_response
 from bot.web.params import body_limit, json_object
-from leads.lifecycle import ACTORS, STAGES, TransitionRefused, transition
+from leads.access import LEAD_READ, LEAD_STAGE, LIFECYCLE_ACTORS
+from leads.lifecycle import SALES, SDR, STAGES, TransitionRefused, transition
 from leads.scoring import Scorecard, ScoreModel
 from leads.scoring_rules import QUADRANT_LABELS
-from sdr_console.api.auth import require_token
+from sdr_console.api.auth import Refused, actor_of, audit, authorize_lead, lead_action, require_token
 from sdr_console.api.lookup import lead_from_path
 from sdr_console.api.serialize import iso, transition_json
 from storage.models import Lead, LeadScore, utcnow
@@ -21,6 +22,7 @@ from storage.repos.lead_views import latest_transition, stage_history, stored_sc
 from storage.repos.scores import apply_transition, current_state
 
 MAX_BODY = 16 * 1024
+PEOPLE = (SDR, SALES)
 
 
 async def scorecard_for(session: AsyncSession, model: ScoreModel, lead: Lead) -> tuple[Scorecard, LeadScore | None]:
@@ -31,10 +33,12 @@ async def scorecard_for(session: AsyncSession, model: ScoreModel, lead: Lead) ->
 
 
 @require_token
+@lead_action(LEAD_READ)
 async def get_score(request: web.Request) -> web.Response:
     model = request.app[SCORING]
     async with request.app[SESSIONS]() as session:
         lead = await lead_from_path(request, session, "score")
+        await authorize_lead(request, session, LEAD_READ, lead)
         card, row = await scorecard_for(session, model, lead)
     events = {r.id: r.event for r in model.rules.motivation}
     rules = model.rules
@@ -57,9 +61,11 @@ async def get_score(request: web.Request) -> web.Response:
 
 
 @require_token
+@lead_action(LEAD_READ)
 async def get_stages(request: web.Request) -> web.Response:
     async with request.app[SESSIONS]() as session:
         lead = await lead_from_path(request, session, "stages")
+        await authorize_lead(request, session, LEAD_READ, lead)
         history = await stage_history(session, lead.id)
     return json_response({"lead_id": lead.id, "stage": lead.stage,
                           "history": [transition_json(t) for t in history]})
@@ -71,32 +77,54 @@ def _bad_field(message: str) -> ApiError:
 
 async def _body(request: web.Request) -> dict[str, Any]:
     body = await json_object(request)
-    for name in ("to", "actor", "reason"):
+    for name in ("to", "reason"):
         if not isinstance(body.get(name), str) or not body[name].strip():
             raise _bad_field(f"{name} 为必填项（非空字符串）")
     if body["to"] not in STAGES:
         raise _bad_field(f"to 须为以下之一：{', '.join(STAGES)}")
-    if body["actor"] not in ACTORS or body["actor"] == "system":
+    if "actor" in body and body["actor"] not in PEOPLE:
         raise _bad_field("actor 须为 sdr 或 sales")
-    if not isinstance(body.get("actor_id", ""), str) or len(body.get("actor_id", "")) > 100:
-        raise _bad_field("actor_id 须为不超过 100 个字符的字符串")
+    if "actor_id" in body:  # the actor is the authenticated user: a client cannot name someone else
+        raise _bad_field("actor_id 由访问令牌确定，请勿在请求体中提供")
     if len(body["reason"]) > 2000:
         raise _bad_field("reason 不能超过 2000 个字符")
     return body
 
 
+def _capacity(request: web.Request, body: dict[str, Any], lead: Lead) -> str:
+    """The lifecycle actor the user moves the lead as: their role's (an SDR as "sdr", a salesperson or team lead
+    as "sales"); managers, admins and service tokens may act as either and say which in ``actor``."""
+    role = actor_of(request).role
+    mine = LIFECYCLE_ACTORS.get(role, frozenset())
+    wanted = body.get("actor")
+    if wanted is None:
+        if len(mine) != 1:
+            raise _bad_field("actor 为必填项：以 sdr 或 sales 身份操作")
+        return next(iter(mine))
+    if wanted not in mine:
+        raise Refused(LEAD_STAGE, "lead", lead.id, {"actor": wanted}, f"当前角色不能以 {wanted} 身份变更阶段")
+    return str(wanted)
+
+
 @require_token
+@lead_action(LEAD_STAGE)
 @body_limit(MAX_BODY)
 async def change_stage(request: web.Request) -> web.Response:
-    """An SDR or salesperson moves a lead: {"to", "actor": "sdr"|"sales", "actor_id", "reason"}."""
+    """A person moves a lead: {"to", "reason", "actor"?: "sdr"|"sales"}. Who moved it is the authenticated user
+    (their username is the transition's actor_id); a body ``actor_id`` is refused, never believed."""
     body = await _body(request)
     async with request.app[SESSIONS]() as session, session.begin():
         lead = await lead_from_path(request, session, "stage", lock=True)
+        user = await authorize_lead(request, session, LEAD_STAGE, lead)
+        capacity = _capacity(request, body, lead)
         try:
-            move = transition(lead.stage, body["to"], body["actor"], body["reason"], body.get("actor_id", ""))
+            move = transition(lead.stage, body["to"], capacity, body["reason"], user.label)
         except TransitionRefused as exc:
             raise ApiError(409, "transition_refused", str(exc)) from exc
+        before = {"stage": lead.stage}
         await apply_transition(session, lead, move, at=utcnow(), touchpoint_id=None, events=request.app[EVENTS])
+        await audit(request, LEAD_STAGE, target_kind="lead", target_id=lead.id, before=before,
+                    after={"stage": lead.stage, "actor": capacity, "reason": move.reason}, session=session)
         latest = await latest_transition(session, lead.id)
         assert latest is not None  # apply_transition has just written one
         payload = {"lead_id": lead.id, "stage": lead.stage, "transition": transition_json(latest)}

@@ -283,6 +283,8 @@ def stage_cases() -> list[Case]:
         "reason NUL": {**VALID_STAGE, "reason": "a\u0000"},
         "reason lone surrogate": {**VALID_STAGE, "reason": "\udfff"},
         "reason an object": {**VALID_STAGE, "reason": {"a": 1}},
+        "actor_id naming someone else": {**VALID_STAGE, "actor_id": "boss"},  # the token says who acts
+        "actor unknown": {**VALID_STAGE, "actor": "ceo"},
     }
     return (body_cases(route, target, STAGE_LIMIT) + json_cases(route, target, bodies)
             + path_cases(route, "/api/leads/{}/stage", dumps(VALID_STAGE))
@@ -460,6 +462,121 @@ def console_post_cases() -> list[Case]:
     return cases
 
 
+def console_page_cases() -> list[Case]:
+    """The console's pages answer HTML or redirects. Nobody is signed in: every POST lacks a valid CSRF token."""
+    root, start, static = ("GET", "/"), ("GET", "/console/"), ("GET", "/console/static/{path}")
+    login_page, login, logout = ("GET", "/console/login"), ("POST", "/console/login"), ("POST", "/console/logout")
+    form = b"application/x-www-form-urlencoded"
+    cases = [
+        Case(root, "invalid utf-8 query", b"/?x=%FF", auth="none"),
+        Case(root, "NUL in the query", b"/?x=%00", auth="none"),
+        Case(("GET", "/console"), "invalid utf-8 query", b"/console?x=%FF", auth="none"),
+        Case(start, "invalid utf-8 query", b"/console/?x=%FF", auth="none"),
+        Case(start, "forged session cookie", b"/console/?x=%00", auth="none",
+             headers=((b"Cookie", b"lr_console=\xff" + b"a" * 500),)),
+        Case(start, "a session cookie without a session", b"/console/", auth="none", expect="ok",
+             headers=((b"Cookie", b"lr_console=" + b"A" * 43),)),
+        Case(login_page, "next elsewhere", b"/console/login?next=%2F%2Fevil.example.com", auth="none", expect="ok"),
+        Case(login_page, "next NUL", b"/console/login?next=%00", auth="none"),
+        Case(login_page, "CRLF in next", b"/console/login?next=%2Fconsole%2F%0D%0ASet-Cookie:%20injected=1",
+             auth="none", expect="ok"),
+        Case(login_page, "forged login cookie", b"/console/login", auth="none", expect="ok",
+             headers=((b"Cookie", b"lr_console_login=\xff" + b"z" * 300),)),
+        Case(static, "traversal", b"/console/static/../../pyproject.toml", auth="none"),
+        Case(static, "encoded traversal", b"/console/static/%2e%2e/%2e%2e/pyproject.toml", auth="none"),
+        Case(static, "outside the allow-list", b"/console/static/vendor/bootstrap/package.json", auth="none"),
+        Case(static, "NUL", b"/console/static/console.css%00", auth="none"),
+        Case(static, "invalid utf-8", b"/console/static/%FF", auth="none"),
+    ]
+    bodies = {
+        "no token": (b"username=a&password=b", form),
+        "forged token": (b"username=a&password=b&csrf_token=AAAA", form),
+        "invalid utf-8 body": (b"username=\xff\xfe&password=\xff&csrf_token=\xff", form),
+        "unknown charset": (b"username=a", b"application/x-www-form-urlencoded; charset=nope"),
+        "utf-16 declared": ("username=a".encode("utf-16"), b"application/x-www-form-urlencoded; charset=utf-16"),
+        "broken multipart": (b"--x\r\nnonsense", b"multipart/form-data; boundary=x"),
+        "multipart without boundary": (b"a", b"multipart/form-data"),
+        "NUL and surrogate escapes": (b"username=%00&password=%ED%A0%80&csrf_token=%00", form),
+        "huge body": (b"username=" + b"x" * (SERVER_LIMIT + 1), form),
+        "JSON body": (dumps({"username": "a", "password": "b"}), JSON),
+    }
+    for route, target in ((login, b"/console/login"), (logout, b"/console/logout")):
+        cases += [Case(route, name, target, body, ctype, auth="none") for name, (body, ctype) in bodies.items()]
+        cases += [Case(route, "forged CSRF header", target, b"", None, auth="none",
+                       headers=((b"X-CSRF-Token", b"\xfforged"),)),
+                  Case(route, "huge chunked body", target, b"username=" + b"x" * (SERVER_LIMIT + 1), form,
+                       auth="none", chunked=True)]
+    return [replace(c, shape=False) for c in cases]
+
+
+PEOPLE_LIMIT = 16 * KIB  # sdr_console/api/people.py MAX_BODY
+VALID_USER = {"username": "hostile", "role": "sdr", "password": "long enough password"}
+VALID_MEMBER = {"username": "nobody-here", "capacity": 1}
+
+
+def people_cases() -> list[Case]:
+    """Users, teams and the audit log (sdr_console/api/people.py)."""
+    users, teams, audit = ("GET", "/api/users"), ("GET", "/api/teams"), ("GET", "/api/audit")
+    gets = (query_cases(users, b"/api/users", ("limit", "offset")) + auth_cases(users, b"/api/users")
+            + query_cases(audit, b"/api/audit", ("limit", "offset", "actor_user_id", "outcome"))
+            + auth_cases(audit, b"/api/audit")
+            + [Case(audit, f"{p} {name}", b"/api/audit?" + p.encode() + b"=" + value)
+               for p in ("action", "target_kind", "target_id")
+               for name, value in {"NUL": b"%00", "invalid utf-8": b"%FF", "too long": b"a" * 65}.items()]
+            + [Case(teams, "junk query", b"/api/teams?x=%FF%00", expect="ok")] + auth_cases(teams, b"/api/teams"))
+    add_user, add_team = ("POST", "/api/users"), ("POST", "/api/teams")
+    user_bodies = {
+        "username missing": {"role": "sdr"},
+        "username with a space": {**VALID_USER, "username": "a b"},
+        "username 65 characters": {**VALID_USER, "username": "a" * 65},
+        "username Chinese": {**VALID_USER, "username": "王芳"},
+        "username NUL": {**VALID_USER, "username": "a\u0000"},
+        "username an integer": {**VALID_USER, "username": 7},
+        "role unknown": {**VALID_USER, "role": "king"},
+        "role a list": {**VALID_USER, "role": ["admin"]},
+        "password short": {**VALID_USER, "password": "short"},
+        "password 257 characters": {**VALID_USER, "password": "p" * 257},
+        "password NUL": {**VALID_USER, "password": "long enough\u0000password"},
+        "password null": {**VALID_USER, "password": None},
+        "display_name 101 characters": {**VALID_USER, "display_name": "名" * 101},
+        "display_name blank": {**VALID_USER, "display_name": "  "},
+        "wecom_userid an object": {**VALID_USER, "wecom_userid": {"a": 1}},
+        "team 65 characters": {**VALID_USER, "team": "t" * 65},
+        "team lone surrogate": {**VALID_USER, "team": "\udfff"},
+    }
+    team_bodies = {
+        "name missing": {},
+        "name blank": {"name": " "},
+        "name 65 characters": {"name": "t" * 65},
+        "name NUL": {"name": "\u0000"},
+        "members not a list": {"name": "t1", "members": {"username": "x"}},
+        "member a string": {"name": "t1", "members": ["x"]},
+        "member unknown": {"name": "t1", "members": [VALID_MEMBER]},
+        "501 members": {"name": "t1", "members": [VALID_MEMBER] * 501},
+    }
+    member_bodies = {
+        "username unknown": VALID_MEMBER,
+        "capacity negative": {**VALID_MEMBER, "capacity": -1},
+        "capacity a float": {**VALID_MEMBER, "capacity": 1.5},
+        "capacity true": {**VALID_MEMBER, "capacity": True},
+        "capacity 2^64": {**VALID_MEMBER, "capacity": 2**64},
+        "away a string": {**VALID_MEMBER, "away": "yes"},
+        "remove a number": {**VALID_MEMBER, "remove": 1},
+        "username missing": {"capacity": 1},
+    }
+    member, disable = ("POST", "/api/teams/{team_id}/members"), ("POST", "/api/users/{user_id}/disable")
+    posts = (body_cases(add_user, b"/api/users", PEOPLE_LIMIT) + json_cases(add_user, b"/api/users", user_bodies)
+             + auth_cases(add_user, b"/api/users", dumps(VALID_USER))
+             + body_cases(add_team, b"/api/teams", PEOPLE_LIMIT) + json_cases(add_team, b"/api/teams", team_bodies)
+             + auth_cases(add_team, b"/api/teams", dumps({"name": "hostile"}))
+             + body_cases(member, b"/api/teams/1/members", PEOPLE_LIMIT)
+             + json_cases(member, b"/api/teams/1/members", member_bodies)
+             + path_cases(member, "/api/teams/{}/members", dumps(VALID_MEMBER))
+             + auth_cases(member, b"/api/teams/1/members", dumps(VALID_MEMBER))
+             + path_cases(disable, "/api/users/{}/disable") + auth_cases(disable, b"/api/users/1/disable"))
+    return gets + heads(gets) + posts
+
+
 def other_cases() -> list[Case]:
     """Not a route of the app: no route to cover, always run."""
     none = ("*", "")
@@ -477,5 +594,7 @@ def corpus() -> list[Case]:
     mp_describe = [Case(("GET", "/api/mp/forms/{form_id}"), "unknown form", b"/api/mp/forms/nope", auth="mp"),
                    Case(("GET", "/api/mp/forms/{form_id}"), "form id NUL", b"/api/mp/forms/%00", auth="mp")]
     mp_describe += mp_auth_cases(("GET", "/api/mp/forms/{form_id}"), b"/api/mp/forms/demo")
+    console_pages = console_page_cases()
     return (gets + heads(gets + pages + mp_describe) + pages + mp_describe + content_cases() + stage_cases()
-            + mp_submit_cases() + mp_login_cases() + console_post_cases() + other_cases())
+            + mp_submit_cases() + mp_login_cases() + console_post_cases() + console_pages
+            + heads([c for c in console_pages if c.method == "GET"]) + people_cases() + other_cases())

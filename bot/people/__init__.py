@@ -1,0 +1,1 @@
+"""People: password hashing, API tokens and the ``leadrelay user`` commands."""

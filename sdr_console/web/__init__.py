@@ -1,0 +1,1 @@
+"""The console's browser plumbing: sessions, CSRF, static assets and page rendering."""

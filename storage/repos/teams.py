@@ -1,0 +1,73 @@
+"""Teams and their members (with the away flag and capacity routing reads)."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from storage.models import Team, TeamMember, User
+
+
+async def team_by_name(session: AsyncSession, name: str) -> Team | None:
+    return (await session.execute(select(Team).where(Team.name == name))).scalar_one_or_none()
+
+
+async def team_by_id(session: AsyncSession, team_id: int) -> Team | None:
+    return await session.get(Team, team_id)
+
+
+async def add_team(session: AsyncSession, name: str) -> Team:
+    """Raises IntegrityError (at flush) when the name is taken."""
+    team = Team(name=name)
+    session.add(team)
+    await session.flush()
+    return team
+
+
+async def list_teams(session: AsyncSession) -> list[Team]:
+    return list((await session.execute(select(Team).order_by(Team.id))).scalars())
+
+
+async def set_member(session: AsyncSession, team_id: int, user_id: int, *, away: bool = False,
+                     capacity: int = 0) -> TeamMember:
+    """Adds the user to the team, or updates their away flag and capacity when they are in it already."""
+    member = await session.get(TeamMember, (team_id, user_id))
+    if member is None:
+        member = TeamMember(team_id=team_id, user_id=user_id)
+        session.add(member)
+    member.away, member.capacity = away, capacity
+    await session.flush()
+    return member
+
+
+async def team_member(session: AsyncSession, team_id: int, user_id: int) -> TeamMember | None:
+    return await session.get(TeamMember, (team_id, user_id))
+
+
+async def remove_member(session: AsyncSession, team_id: int, user_id: int) -> bool:
+    member = await session.get(TeamMember, (team_id, user_id))
+    if member is None:
+        return False
+    await session.delete(member)
+    await session.flush()
+    return True
+
+
+async def members_of(session: AsyncSession, team_ids: list[int]) -> list[tuple[TeamMember, User]]:
+    if not team_ids:
+        return []
+    stmt = (select(TeamMember, User).join(User, User.id == TeamMember.user_id)
+            .where(TeamMember.team_id.in_(team_ids)).order_by(TeamMember.team_id, User.id))
+    return [(m, u) for m, u in (await session.execute(stmt)).all()]
+
+
+async def team_ids_of(session: AsyncSession, user_id: int) -> list[int]:
+    stmt = select(TeamMember.team_id).where(TeamMember.user_id == user_id).order_by(TeamMember.team_id)
+    return list((await session.execute(stmt)).scalars())
+
+
+async def share_a_team(session: AsyncSession, user_id: int, other_user_id: int) -> bool:
+    """True when both users are members of at least one common team."""
+    mine = select(TeamMember.team_id).where(TeamMember.user_id == user_id)
+    stmt = select(TeamMember.team_id).where(TeamMember.user_id == other_user_id, TeamMember.team_id.in_(mine))
+    return (await session.execute(stmt.limit(1))).first() is not None

@@ -1,0 +1,77 @@
+"""Signing in to the console from tests: users in the database, the sign-in form's token, the session cookie."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from http.cookies import SimpleCookie
+
+from sqlalchemy import update
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.people.passwords import hash_password
+from sdr_console.web.sessions import COOKIE_NAME
+from storage.db import session_factory
+from storage.models import Handoff, Lead, User
+from storage.repos.users import add_user
+from tests.support.app import Client
+
+PASSWORD = "correct horse 电池 staple"
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+async def make_user(engine: AsyncEngine, username: str, *, role: str = "sdr", display_name: str | None = None,
+                    password: str = PASSWORD) -> int:
+    async with session_factory(engine)() as session, session.begin():
+        user = await add_user(session, username=username, display_name=display_name or username, role=role,
+                              password_hash=hash_password(password))
+        return user.id
+
+
+async def disable(engine: AsyncEngine, user_id: int) -> None:
+    async with engine.begin() as conn:
+        await conn.execute(update(User).where(User.id == user_id).values(disabled_at=datetime.now(UTC)))
+
+
+def csrf_of(html: str) -> str:
+    match = _CSRF.search(html)
+    assert match, "no csrf_token field on the page"
+    return match[1]
+
+
+async def login_token(client: Client) -> str:
+    resp = await client.get("/console/login")
+    assert resp.status == 200
+    return csrf_of(await resp.text())
+
+
+async def sign_in(client: Client, username: str, password: str = PASSWORD, *, token: str | None = None):  # noqa: ANN201
+    token = token if token is not None else await login_token(client)
+    return await client.post("/console/login", data={"username": username, "password": password, "csrf_token": token},
+                             allow_redirects=False)
+
+
+def set_session_cookie(client: Client, value: str) -> None:
+    """The browser holds ``value`` as its session cookie (one planted by an attacker, or a thief's copy)."""
+    cookie: SimpleCookie = SimpleCookie()
+    cookie[COOKIE_NAME] = value
+    cookie[COOKIE_NAME]["path"] = "/console/"
+    client.session.cookie_jar.update_cookies(cookie, client.make_url("/console/"))
+
+
+def session_cookie(client: Client) -> str | None:
+    for cookie in client.session.cookie_jar:
+        if cookie.key == COOKIE_NAME:
+            return cookie.value
+    return None
+
+
+async def seed_leads(engine: AsyncEngine, stages: dict[str, int], *, open_handoffs: int = 0) -> list[int]:
+    """``stages[stage]`` leads in each stage, and open hand-off questions on the first lead."""
+    async with session_factory(engine)() as session, session.begin():
+        leads = [Lead(display_name=f"{stage}-{i}", stage=stage) for stage, n in stages.items() for i in range(n)]
+        session.add_all(leads)
+        await session.flush()
+        session.add_all([Handoff(lead_id=leads[0].id, reason="no_intent", message=f"问题 {i}", status="open")
+                         for i in range(open_handoffs)])
+        return [lead.id for lead in leads]
