@@ -399,3 +399,32 @@ class AuditEntry(Base):
     after: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     ip: Mapped[str | None] = mapped_column(String(64))
     outcome: Mapped[str] = mapped_column(String(16), default="ok")  # ok | denied
+
+
+class LeadNote(Base):
+    """A note a person wrote on a lead (the 360). The body is stored verbatim; the erasure blanks it."""
+
+    __tablename__ = "lead_notes"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    lead_id: Mapped[int] = mapped_column(BigId, ForeignKey("leads.id"), index=True)
+    author_user_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id"))  # None: a service token
+    author_label: Mapped[str] = mapped_column(String(64))
+    body: Mapped[str] = mapped_column(Text)  # at most 5000 characters, checked by the API
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class LeadTask(Base):
+    """A to-do on a lead, optionally due and assigned: open until someone marks it done."""
+
+    __tablename__ = "lead_tasks"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    lead_id: Mapped[int] = mapped_column(BigId, ForeignKey("leads.id"), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    assignee_user_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id"), index=True)
+    status: Mapped[str] = mapped_column(String(8), default="open")  # open | done
+    created_by_user_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id"))  # None: a service token
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from bot.config.bant import BantConfig, validate_bant
 from bot.config.capture import CAPTURE_SECTIONS, CaptureConfig, build_capture, validate_capture
 from bot.config.console import ConsoleConfig, validate_console
 from bot.config.limits import RateLimitsConfig, validate_limits
@@ -126,6 +127,7 @@ class Config:
     scoring: ScoringConfig = field(default_factory=default_scoring)
     rate_limits: RateLimitsConfig = field(default_factory=RateLimitsConfig)
     console: ConsoleConfig = field(default_factory=ConsoleConfig)
+    bant: BantConfig = field(default_factory=BantConfig)
 
     @property
     def keyring(self) -> KeyRing:
@@ -145,6 +147,7 @@ _SECTIONS: dict[str, type] = {
     "jobs": JobsConfig,
     "rate_limits": RateLimitsConfig,
     "console": ConsoleConfig,
+    "bant": BantConfig,
 }
 
 
@@ -204,6 +207,7 @@ def build_config(raw: Mapping[str, Any]) -> Config:
     _validate(config)
     validate_limits(config)
     validate_console(config)
+    validate_bant(config)
     validate_capture(config.capture)
     return config
 

@@ -8,12 +8,25 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from sdr_console.api import audit_log, capture, duplicates, health, leads, outbox, people, scores
+from sdr_console.api import (
+    audit_log,
+    bant,
+    capture,
+    duplicates,
+    health,
+    lead_work,
+    leads,
+    outbox,
+    people,
+    scores,
+)
 
 
 def add_console_api(app: web.Application) -> None:
     leads.add_routes(app)  # GET /api/leads, /api/leads/{id}
     scores.add_routes(app)  # /api/leads/{id}/score, /stages, POST /stage
+    bant.add_routes(app)  # PUT /api/leads/{id}/bant, POST /api/leads/{id}/transfer
+    lead_work.add_routes(app)  # /api/leads/{id}/notes, /tasks, /tasks/{id}/done, POST /tags
     capture.add_routes(app)  # /api/content, /api/handoffs, POST /api/leads/{id}/erase
     outbox.add_routes(app)  # GET /api/outbox
     duplicates.add_routes(app)  # GET /api/duplicates, POST /api/duplicates/{id}/merge, /dismiss

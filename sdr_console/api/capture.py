@@ -12,19 +12,22 @@ from bot.errors import ConfigError
 from bot.keys import CONFIG, CONVERSATION, ENGINE, SESSIONS
 from bot.web.errors import ApiError, json_response
 from bot.web.params import body_limit, choice_param, int_param, json_object, not_found, path_id
-from sdr_console.api.auth import require_token
+from leads.access import CONTENT_READ, CONTENT_WRITE, HANDOFF_READ, LEAD_ERASE
+from sdr_console.api.auth import audit, authorize_lead, lead_action, require_token, requires
+from sdr_console.api.scoping import owner_filter
 from sdr_console.api.serialize import MAX_LIMIT, iso
 from storage.models import utcnow
 from storage.repos.content import upsert_content_items
 from storage.repos.erasure import erase_lead
 from storage.repos.handoffs import list_handoffs
+from storage.repos.lead_views import find_lead
 
 MAX_CONTENT_ITEMS = 2000
 # A whole library in one call (replace_all): 2000 items of up to 4 KiB each, far more than server.max_body_bytes.
 MAX_CONTENT_BODY = 8 * 1024 * 1024
 
 
-@require_token
+@requires(CONTENT_READ)
 async def list_content(request: web.Request) -> web.Response:
     items = request.app[CONVERSATION].content.all()
     return json_response({"items": [
@@ -32,7 +35,7 @@ async def list_content(request: web.Request) -> web.Response:
          "tags": list(i.tags), "stage": i.stage, "key": i.key} for i in items]})
 
 
-@require_token
+@requires(CONTENT_WRITE)
 @body_limit(MAX_CONTENT_BODY)
 async def put_content(request: web.Request) -> web.Response:
     """Add or replace items: {"items": [...], "replace_all": false}. All or nothing."""
@@ -53,30 +56,45 @@ async def put_content(request: web.Request) -> web.Response:
         raise ApiError(400, "invalid_item", f"内容条目有误：{exc}") from exc
     if len({i.id for i in items}) != len(items):
         raise ApiError(400, "invalid_item", "请求中有重复的 id")
-    await upsert_content_items(request.app[ENGINE], items, replace_all=replace_all)
+    before = {"items": len(request.app[CONVERSATION].content.all())}  # counts only: the library is in the table
+    async with request.app[SESSIONS]() as session, session.begin():
+        await upsert_content_items(session, items, replace_all=replace_all)
+        await audit(request, CONTENT_WRITE, target_kind="content", before=before,
+                    after={"stored": len(items), "replace_all": replace_all}, session=session)
     await request.app[CONVERSATION].content.refresh(request.app[ENGINE])
     return json_response({"stored": len(items)})
 
 
 @require_token
+@lead_action(HANDOFF_READ)
 async def handoff_queue(request: web.Request) -> web.Response:
+    """Only questions about leads the caller may see: a salesperson's own, a team lead's team's."""
     status = choice_param(request, "status", ("open", "closed", "all"), default="open")
     limit = int_param(request, "limit", 50, 1, MAX_LIMIT)
     offset = int_param(request, "offset", 0, 0, 10_000_000)
     async with request.app[SESSIONS]() as session:
-        rows = await list_handoffs(session, None if status == "all" else status, limit, offset)
+        owners = await owner_filter(request, session, HANDOFF_READ)
+        rows = await list_handoffs(session, None if status == "all" else status, limit, offset, owner_ids=owners)
     return json_response({"items": [
         {"id": h.id, "lead_id": h.lead_id, "reason": h.reason, "message": h.message, "status": h.status,
          "created_at": iso(h.created_at)} for h in rows]})
 
 
 @require_token
+@lead_action(LEAD_ERASE)
 async def erase(request: web.Request) -> web.Response:
     lead_id = path_id(request, "lead_id")
     async with request.app[SESSIONS]() as session, session.begin():
+        lead = await find_lead(session, lead_id, lock=True)
+        if lead is None or lead.merged_into_id is not None:
+            raise not_found("潜客", lead_id)
+        await authorize_lead(request, session, LEAD_ERASE, lead)
         tombstones = request.app[CONFIG].keyring.hasher(Purpose.TOMBSTONE)
         if not await erase_lead(session, lead_id, utcnow(), hasher=tombstones):
             raise not_found("潜客", lead_id)
+        # No personal data here: the audit log outlives the erasure it records.
+        await audit(request, LEAD_ERASE, target_kind="lead", target_id=lead_id, after={"erased": True},
+                    session=session)
     return json_response({"id": lead_id, "erased": True})
 
 

@@ -17,8 +17,9 @@ from bot.keys import EVENTS, SCORING, SESSIONS
 from bot.logs.redact import mask_email, mask_phone, short_id
 from bot.web.errors import ApiError, json_response
 from bot.web.params import choice_param, int_param, not_found, path_id
+from leads.access import LEAD_MERGE
 from leads.identity import EMAIL, PHONE, IdentityKey, Merge
-from sdr_console.api.auth import require_token
+from sdr_console.api.auth import actor_of, audit, requires
 from sdr_console.api.serialize import MAX_LIMIT, iso
 from storage.models import DuplicateSuggestion, Lead, utcnow
 from storage.repos.duplicates import (
@@ -35,7 +36,6 @@ from storage.repos.duplicates import (
 from storage.repos.leads import LeadRepository
 
 WHAT = "重复建议"
-RESOLVED_BY = "console"
 
 
 def masked(kind: str, value: str) -> str:
@@ -61,7 +61,7 @@ def _json(s: DuplicateSuggestion, lead: Lead | None = None, other: Lead | None =
     return body
 
 
-@require_token
+@requires(LEAD_MERGE)
 async def list_duplicates(request: web.Request) -> web.Response:
     status = choice_param(request, "status", (*STATUSES, "all"), default=OPEN)
     limit = int_param(request, "limit", 50, 1, MAX_LIMIT)
@@ -105,7 +105,7 @@ async def _lock_pair(session: AsyncSession, suggestion_id: int) -> tuple[Duplica
     return suggestion, lead, other
 
 
-@require_token
+@requires(LEAD_MERGE)
 async def merge(request: web.Request) -> web.Response:
     suggestion_id = path_id(request, "suggestion_id", what=WHAT)
     now = utcnow()
@@ -115,7 +115,13 @@ async def merge(request: web.Request) -> web.Response:
         via = IdentityKey(suggestion.identity_kind, "", suggestion.identity_value)
         outcome = await repo.merges.merge_pair(lead.id, other.id, via, now=now)
         if isinstance(outcome, Merge):
-            resolve_suggestion(suggestion, MERGED, now, RESOLVED_BY)
+            resolve_suggestion(suggestion, MERGED, now, actor_of(request).label)
+            after = {"status": MERGED, "survivor_id": outcome.survivor_id, "merged_id": outcome.merged_id}
+        else:
+            after = {"status": OPEN, "conflict": True}
+        await audit(request, LEAD_MERGE, target_kind="duplicate", target_id=suggestion.id,
+                    before={"status": OPEN, "lead_id": lead.id, "other_lead_id": other.id}, after=after,
+                    session=session)
         body = _json(suggestion)
     # Outside the transaction: a conflict is answered 409 but stays recorded for the console to show.
     if not isinstance(outcome, Merge):
@@ -124,12 +130,14 @@ async def merge(request: web.Request) -> web.Response:
     return json_response({**body, "survivor_id": outcome.survivor_id, "merged_id": outcome.merged_id})
 
 
-@require_token
+@requires(LEAD_MERGE)
 async def dismiss(request: web.Request) -> web.Response:
     suggestion_id = path_id(request, "suggestion_id", what=WHAT)
     async with request.app[SESSIONS]() as session, session.begin():
         suggestion = _check_open(await find_suggestion(session, suggestion_id, lock=True), suggestion_id)
-        resolve_suggestion(suggestion, DISMISSED, utcnow(), RESOLVED_BY)
+        resolve_suggestion(suggestion, DISMISSED, utcnow(), actor_of(request).label)
+        await audit(request, f"{LEAD_MERGE}.dismiss", target_kind="duplicate", target_id=suggestion.id,
+                    before={"status": OPEN}, after={"status": DISMISSED}, session=session)
         body = _json(suggestion)
     return json_response(body)
 

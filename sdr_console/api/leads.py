@@ -7,26 +7,33 @@ from aiohttp import web
 from bot.keys import SESSIONS
 from bot.web.errors import json_response
 from bot.web.params import int_param
-from sdr_console.api.auth import require_token
+from leads.access import LEAD_READ
+from sdr_console.api.auth import authorize_lead, lead_action, require_token
 from sdr_console.api.lookup import lead_from_path
+from sdr_console.api.scoping import owner_filter
 from sdr_console.api.serialize import MAX_LIMIT, iso, lead_summary
 from storage.repos.leads import lead_detail, search_leads
 
 
 @require_token
+@lead_action(LEAD_READ)
 async def list_leads(request: web.Request) -> web.Response:
+    """Only the leads the caller may read: a salesperson's own, a team lead's team's (filtered in SQL)."""
     limit = int_param(request, "limit", 50, 1, MAX_LIMIT)
     offset = int_param(request, "offset", 0, 0, 10_000_000)
     q = request.query.get("q", "").strip()[:200] or None
     async with request.app[SESSIONS]() as session:
-        leads = await search_leads(session, q, limit, offset)
+        owners = await owner_filter(request, session, LEAD_READ)
+        leads = await search_leads(session, q, limit, offset, owner_ids=owners)
     return json_response({"items": [lead_summary(lead) for lead in leads], "limit": limit, "offset": offset})
 
 
 @require_token
+@lead_action(LEAD_READ)
 async def get_lead(request: web.Request) -> web.Response:
     async with request.app[SESSIONS]() as session:
         lead = await lead_from_path(request, session)
+        await authorize_lead(request, session, LEAD_READ, lead)
         detail = await lead_detail(session, lead.id)
     return json_response({
         **lead_summary(lead),

@@ -13,7 +13,8 @@ from aiohttp import web
 from bot.keys import OUTBOX_METHODS, SESSIONS
 from bot.web.errors import json_response
 from bot.web.params import choice_param, int_param
-from sdr_console.api.auth import require_token
+from leads.access import OUTBOX_READ
+from sdr_console.api.auth import requires
 from sdr_console.api.serialize import MAX_LIMIT, iso
 from storage.models import OutboxMessage
 from storage.repos.outbox import OUTBOX_STATUSES, list_outbox
@@ -26,7 +27,7 @@ def outbox_row(row: OutboxMessage) -> dict[str, Any]:
             "idempotency_key": row.idempotency_key, "payload": row.payload, "response": row.response}
 
 
-@require_token
+@requires(OUTBOX_READ)
 async def get_outbox(request: web.Request) -> web.Response:
     limit = int_param(request, "limit", 50, 1, MAX_LIMIT)
     offset = int_param(request, "offset", 0, 0, 10_000_000)

@@ -26,6 +26,8 @@ from storage.models import (
     InboxEvent,
     Lead,
     LeadMerge,
+    LeadNote,
+    LeadTask,
     MergeConflict,
     MiniProgramSession,
     OutboxMessage,
@@ -66,7 +68,8 @@ async def erase_lead(session: AsyncSession, lead_id: int, now: datetime, *, hash
 
 
 async def _erase_messages(session: AsyncSession, ids: list[int], now: datetime) -> None:
-    """Callbacks, touch details, hand-off texts and outbound payloads: the counts stay, the contents go."""
+    """Callbacks, touch details, hand-off texts, outbound payloads, notes and task titles: the counts stay, the
+    contents go."""
     inbox_rows = (await session.execute(
         select(InboxEvent.id, InboxEvent.dedup_key).join(Touchpoint, Touchpoint.inbox_id == InboxEvent.id)
         .where(Touchpoint.lead_id.in_(ids)).distinct())).all()
@@ -81,6 +84,9 @@ async def _erase_messages(session: AsyncSession, ids: list[int], now: datetime) 
                                                       OutboxMessage.status.in_(("pending", "sandboxed")))
                           .values(status="cancelled", last_error="the recipient's data was erased"))
     await session.execute(update(OutboxMessage).where(OutboxMessage.lead_id.in_(ids)).values(payload={}))
+    # People's notes and task titles can quote the person: they go; that a note or task existed stays.
+    await session.execute(update(LeadNote).where(LeadNote.lead_id.in_(ids)).values(body=""))
+    await session.execute(update(LeadTask).where(LeadTask.lead_id.in_(ids)).values(title=""))
 
 
 async def _erase_identity_values(session: AsyncSession, ids: list[int], values: list[str], now: datetime) -> None:

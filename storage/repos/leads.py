@@ -179,8 +179,12 @@ class LeadRepository:
             await self.scorer.profile_changed(lead)
 
 
-async def search_leads(session: AsyncSession, q: str | None, limit: int, offset: int) -> list[Lead]:
+async def search_leads(session: AsyncSession, q: str | None, limit: int, offset: int, *,
+                       owner_ids: list[int] | None = None) -> list[Lead]:
+    """``owner_ids``: only leads assigned to one of these users (the caller's scope); None: every lead."""
     stmt = select(Lead).where(Lead.merged_into_id.is_(None))
+    if owner_ids is not None:
+        stmt = stmt.where(Lead.owner_user_id.in_(owner_ids))
     if q:
         escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         pattern = f"%{escaped}%"

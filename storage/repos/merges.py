@@ -17,10 +17,13 @@ from storage.models import (
     Identity,
     Lead,
     LeadMerge,
+    LeadNote,
     LeadTag,
+    LeadTask,
     MergeConflict,
     MiniProgramSession,
     OutboxMessage,
+    SubmissionKey,
     Touchpoint,
 )
 from storage.repos.duplicates import close_moot
@@ -75,7 +78,8 @@ class LeadMerges:
         survivor = await self.session.get_one(Lead, survivor_id)
         merged = await self.session.get_one(Lead, merged_id)
         moved: dict[str, Any] = {}
-        for model in (Identity, Touchpoint, Handoff, MiniProgramSession, OutboxMessage):
+        for model in (Identity, Touchpoint, Handoff, MiniProgramSession, OutboxMessage, LeadNote, LeadTask,
+                      SubmissionKey):
             result = await self.session.execute(
                 update(model).where(model.lead_id == merged_id).values(lead_id=survivor_id)
             )

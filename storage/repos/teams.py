@@ -66,6 +66,13 @@ async def team_ids_of(session: AsyncSession, user_id: int) -> list[int]:
     return list((await session.execute(stmt)).scalars())
 
 
+async def teammate_ids(session: AsyncSession, user_id: int) -> list[int]:
+    """The members of every team the user is in, the user included (always, even in no team)."""
+    mine = select(TeamMember.team_id).where(TeamMember.user_id == user_id)
+    stmt = select(TeamMember.user_id).where(TeamMember.team_id.in_(mine)).distinct()
+    return sorted({user_id, *(await session.execute(stmt)).scalars()})
+
+
 async def share_a_team(session: AsyncSession, user_id: int, other_user_id: int) -> bool:
     """True when both users are members of at least one common team."""
     mine = select(TeamMember.team_id).where(TeamMember.user_id == user_id)

@@ -577,6 +577,86 @@ def people_cases() -> list[Case]:
     return gets + heads(gets) + posts
 
 
+BANT_LIMIT = 16 * KIB  # sdr_console/api/bant.py MAX_BODY
+VALID_BANT = {"budget": "100k_500k", "authority": "decision_maker", "need": "需求", "timeline": "1_3_months"}
+
+
+def bant_cases() -> list[Case]:
+    """BANT and the hand-off (sdr_console/api/bant.py). The seeded lead has no BANT: a well-formed hand-off is a
+    409 naming the missing fields, and changes nothing."""
+    put, transfer = ("PUT", "/api/leads/{lead_id}/bant"), ("POST", "/api/leads/{lead_id}/transfer")
+    bant_target, transfer_target = b"/api/leads/{lead}/bant", b"/api/leads/{lead}/transfer"
+    bant_bodies = {
+        "nothing to change": {},
+        "unknown field": {**VALID_BANT, "money": "1"},
+        "actor_id naming someone else": {**VALID_BANT, "actor_id": "boss"},
+        "budget 201 characters": {**VALID_BANT, "budget": "万" * 201},
+        "budget blank": {**VALID_BANT, "budget": "  "},
+        "budget an integer": {**VALID_BANT, "budget": 100000},
+        "authority unknown code": {**VALID_BANT, "authority": "ceo"},
+        "authority a list": {**VALID_BANT, "authority": ["user"]},
+        "need 1001 characters": {**VALID_BANT, "need": "需" * 1001},
+        "need NUL": {**VALID_BANT, "need": "a\u0000"},
+        "need lone surrogate": {**VALID_BANT, "need": "\udfff"},
+        "need an object": {**VALID_BANT, "need": {"a": 1}},
+        "timeline true": {**VALID_BANT, "timeline": True},
+        "timeline unknown code": {**VALID_BANT, "timeline": "soon"},
+    }
+    transfer_bodies = {
+        "note an integer": {"note": 5},
+        "note 2001 characters": {"note": "注" * 2001},
+        "note NUL": {"note": "a\u0000"},
+        "actor in the body": {"actor": "sdr"},
+        "actor_id in the body": {"actor_id": "boss"},
+        "BANT incomplete": {},
+        "BANT incomplete, with a note": {"note": "准备移交"},
+    }
+    return (body_cases(put, bant_target, BANT_LIMIT) + json_cases(put, bant_target, bant_bodies)
+            + path_cases(put, "/api/leads/{}/bant", dumps(VALID_BANT)) + auth_cases(put, bant_target, dumps(VALID_BANT))
+            + body_cases(transfer, transfer_target, BANT_LIMIT) + json_cases(transfer, transfer_target, transfer_bodies)
+            + path_cases(transfer, "/api/leads/{}/transfer", b"{}") + auth_cases(transfer, transfer_target, b"{}"))
+
+
+LEAD_WORK_LIMIT = 32 * KIB  # sdr_console/api/lead_work.py MAX_BODY
+
+
+def lead_work_cases() -> list[Case]:
+    """Notes, tasks and tags on a lead (sdr_console/api/lead_work.py)."""
+    notes, tasks = ("POST", "/api/leads/{lead_id}/notes"), ("POST", "/api/leads/{lead_id}/tasks")
+    tags, done = ("POST", "/api/leads/{lead_id}/tags"), ("POST", "/api/leads/{lead_id}/tasks/{task_id}/done")
+    note, task, tag = {"body": "hostile"}, {"title": "hostile"}, {"add": ["hostile"]}
+    note_bodies = {"body missing": {}, "body blank": {"body": " "}, "body 5001 characters": {"body": "注" * 5001},
+                   "body a list": {"body": ["x"]}, "body NUL": {"body": "a\u0000"}, "body lone surrogate":
+                   {"body": "\udfff"}, "author given": {**note, "author": "boss"}}
+    task_bodies = {"title missing": {}, "title 201 characters": {"title": "t" * 201}, "title null": {"title": None},
+                   "due_at without zone": {**task, "due_at": "2026-12-31T18:00:00"},
+                   "due_at before year 1 in UTC": {**task, "due_at": "0001-01-01T00:00:00+01:00"},
+                   "due_at after 9999 in UTC": {**task, "due_at": "9999-12-31T23:59:59-01:00"},
+                   "due_at a number": {**task, "due_at": 1767225600}, "due_at garbage": {**task, "due_at": "明天"},
+                   "assignee unknown": {**task, "assignee": "nobody-here"}, "assignee an object": {**task,
+                   "assignee": {"a": 1}}, "created_by given": {**task, "created_by_user_id": 1}}
+    tag_bodies = {"nothing": {}, "add a string": {"add": "vip"}, "tag empty": {"add": [""]},
+                  "tag 101 characters": {"add": ["t" * 101]}, "tag with a newline": {"add": ["a\nb"]},
+                  "tag with ESC": {"add": ["a\u001bb"]}, "tag NUL": {"add": ["\u0000"]},
+                  "tag an integer": {"add": [1]}, "21 tags": {"add": [f"t{n}" for n in range(21)]},
+                  "add and remove the same": {"add": ["a"], "remove": ["a"]}}
+    cases: list[Case] = []
+    for route, suffix, valid, bodies in ((notes, "notes", note, note_bodies), (tasks, "tasks", task, task_bodies),
+                                         (tags, "tags", tag, tag_bodies)):
+        target = b"/api/leads/{lead}/" + suffix.encode()
+        cases += (body_cases(route, target, LEAD_WORK_LIMIT) + json_cases(route, target, bodies)
+                  + path_cases(route, "/api/leads/{}/" + suffix, dumps(valid))
+                  + auth_cases(route, target, dumps(valid)))
+    cases += (path_cases(done, "/api/leads/{lead}/tasks/{}/done") + path_cases(done, "/api/leads/{}/tasks/1/done")
+              + auth_cases(done, b"/api/leads/{lead}/tasks/1/done"))
+    gets = []
+    for suffix, params in (("notes", ("limit", "offset")), ("tasks", ("limit", "offset", "status"))):
+        route, target = ("GET", "/api/leads/{lead_id}/" + suffix), b"/api/leads/{lead}/" + suffix.encode()
+        gets += (query_cases(route, target, params) + path_cases(route, "/api/leads/{}/" + suffix)
+                 + auth_cases(route, target))
+    return cases + gets + heads(gets)
+
+
 def other_cases() -> list[Case]:
     """Not a route of the app: no route to cover, always run."""
     none = ("*", "")
@@ -597,4 +677,5 @@ def corpus() -> list[Case]:
     console_pages = console_page_cases()
     return (gets + heads(gets + pages + mp_describe) + pages + mp_describe + content_cases() + stage_cases()
             + mp_submit_cases() + mp_login_cases() + console_post_cases() + console_pages
-            + heads([c for c in console_pages if c.method == "GET"]) + people_cases() + other_cases())
+            + heads([c for c in console_pages if c.method == "GET"]) + people_cases() + bant_cases()
+            + lead_work_cases() + other_cases())

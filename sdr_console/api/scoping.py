@@ -1,0 +1,26 @@
+"""Which leads a list shows its caller: the rule table's scope as the owners to filter on, in SQL (storage)."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from leads import access
+from sdr_console.api.auth import Refused, actor_of
+from storage.repos.teams import teammate_ids
+
+
+async def owner_filter(request: web.Request, session: AsyncSession, action: str) -> list[int] | None:
+    """None: every lead (scope ALL); else the user ids whose leads the caller may see — their own (OWN), or
+    those of every member of their teams (TEAM). A role without the action gets a 403 (audited)."""
+    actor = actor_of(request)
+    granted = access.scope(actor.role, action)
+    if granted is None:
+        raise Refused(action)
+    if granted is access.ALL:
+        return None
+    if actor.user_id is None:  # a service token acts as an admin: scope ALL above; never here, but never widen
+        return []
+    if granted is access.OWN:
+        return [actor.user_id]
+    return await teammate_ids(session, actor.user_id)
