@@ -9,31 +9,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
-
 from bot.keys import ENGINE
 from tests.sdr_console.console_support import PASSWORD, make_user, seed_leads
-from tests.support.backends import IN_CI
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 
-CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(os.environ.get("LEADRELAY_ARTIFACTS", Path(__file__).resolve().parents[1] / "artifacts")) / "console"
-
-
-def _unavailable(message: str) -> None:
-    if IN_CI:
-        pytest.fail(message + " (CI=true: the browser test is required)", pytrace=False)
-    pytest.skip(message)
-
-
-@pytest.fixture
-def playwright_api():
-    if not os.path.exists(CHROMIUM):
-        _unavailable(f"{CHROMIUM} is missing (apt-get install chromium)")
-    try:
-        from playwright.async_api import async_playwright
-    except ImportError as exc:
-        _unavailable(f"playwright is not installed: {exc}")
-    return async_playwright
 
 
 async def test_an_sdr_signs_in_sees_the_start_page_and_signs_out(app_client, backend, playwright_api) -> None:
@@ -46,7 +26,7 @@ async def test_an_sdr_signs_in_sees_the_start_page_and_signs_out(app_client, bac
     shots.mkdir(parents=True, exist_ok=True)
     async with playwright_api() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                           args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+                                           args=CHROMIUM_ARGS)
         try:
             context = await browser.new_context(viewport={"width": 1280, "height": 800}, locale="zh-CN")
             page = await context.new_page()

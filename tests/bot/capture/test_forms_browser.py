@@ -8,29 +8,10 @@ from pathlib import Path
 import pytest
 
 from bot.keys import ENGINE
-from tests.support.backends import IN_CI
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.support.forms import PLAIN_UA, capture_config, field_names, identities, leads, touchpoints
 
-CHROMIUM = "/usr/bin/chromium"
 SCREENSHOT = Path(os.environ.get("LEADRELAY_FORM_SCREENSHOT", "/tmp/form_error.png"))
-
-
-def _unavailable(message: str) -> None:
-    # Same rule as the database fixtures: CI must run this test, a developer without Chromium may skip it.
-    if IN_CI:
-        pytest.fail(message + " (CI=true: the browser test is required)", pytrace=False)
-    pytest.skip(message)
-
-
-@pytest.fixture
-def playwright_api():
-    if not os.path.exists(CHROMIUM):
-        _unavailable(f"{CHROMIUM} is missing (apt-get install chromium)")
-    try:
-        from playwright.async_api import async_playwright
-    except ImportError as exc:
-        _unavailable(f"playwright is not installed: {exc}")
-    return async_playwright
 
 
 @pytest.fixture
@@ -45,7 +26,7 @@ async def test_a_visitor_fixes_a_bad_phone_and_submits_on_a_phone(server, playwr
     async with playwright_api() as pw:
         browser = await pw.chromium.launch(
             executable_path=CHROMIUM, headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+            args=CHROMIUM_ARGS)
         try:
             context = await browser.new_context(viewport={"width": 390, "height": 844}, device_scale_factor=2,
                                                 is_mobile=True, has_touch=True, user_agent=PLAIN_UA,
