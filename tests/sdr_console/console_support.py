@@ -4,20 +4,69 @@ from __future__ import annotations
 
 import re
 from datetime import UTC, datetime
+from functools import cache
 from http.cookies import SimpleCookie
+from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from bot.keys import SESSIONS
 from bot.people.passwords import hash_password
+from leads.identity import OA_OPENID, IdentityKey
 from sdr_console.web.sessions import COOKIE_NAME
 from storage.db import session_factory
-from storage.models import Handoff, Lead, User
+from storage.models import AuditEntry, Handoff, Lead, User, utcnow
+from storage.repos.api_tokens import issue_token
+from storage.repos.leads import LeadRepository
+from storage.repos.teams import add_team, set_member, team_by_name
 from storage.repos.users import add_user
 from tests.support.app import Client
 
 PASSWORD = "correct horse 电池 staple"
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+@cache
+def token_user_hash() -> str:
+    """The password hash of API-token users: computed once (scrypt is slow on purpose)."""
+    return hash_password("correct horse battery")
+
+
+async def user_with_token(client: Client, username: str, role: str, team: str | None = None) -> tuple[int, str]:
+    """A user (in ``team``, created when new) and an API token for them."""
+    async with client.server.app[SESSIONS]() as session, session.begin():
+        user = await add_user(session, username=username, role=role, password_hash=token_user_hash())
+        if team:
+            found = await team_by_name(session, team) or await add_team(session, team)
+            await set_member(session, found.id, user.id)
+        token, _ = await issue_token(session, user.id, "test")
+        return user.id, token
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def make_lead(client: Client, openid: str, owner: int | None = None) -> int:
+    """A lead with one OA OpenID, assigned to ``owner``."""
+    async with client.server.app[SESSIONS]() as session, session.begin():
+        lead = await LeadRepository(session).resolve([IdentityKey(OA_OPENID, "wx", openid)], now=utcnow(),
+                                                     inbox_id=None, display_name=openid)
+        lead.owner_user_id = owner
+        return lead.id
+
+
+async def call(client: Client, method: str, path: str, headers: dict[str, str], **kwargs: Any) -> tuple[int, Any]:
+    """Status and JSON body of an API call."""
+    resp = await client.request(method, path, headers=headers, **kwargs)
+    return resp.status, await resp.json()
+
+
+async def audit_rows(client: Client, **where: Any) -> list[AuditEntry]:
+    async with client.server.app[SESSIONS]() as session:
+        stmt = select(AuditEntry).filter_by(**where).order_by(AuditEntry.id)
+        return list((await session.execute(stmt)).scalars())
 
 
 async def make_user(engine: AsyncEngine, username: str, *, role: str = "sdr", display_name: str | None = None,

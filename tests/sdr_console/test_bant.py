@@ -12,7 +12,7 @@ from bot.app import create_app
 from bot.keys import EVENTS, SESSIONS
 from leads.events import BecameMQL
 from storage.models import Lead, StageTransition
-from tests.sdr_console.test_people_api import audit_rows, bearer, call, make_lead, make_user
+from tests.sdr_console.console_support import audit_rows, bearer, call, make_lead, user_with_token
 from tests.support.calls import AUTH
 from tests.support.helpers import make_config
 
@@ -53,7 +53,7 @@ async def hand_over(client, lead_id: int, token: str, body: Any = None) -> tuple
 
 
 async def test_an_sdr_qualifies_a_lead_and_hands_it_to_sales(client):
-    sdr_id, token = await make_user(client, "fang", "sdr")
+    sdr_id, token = await user_with_token(client, "fang", "sdr")
     lead = await make_lead(client, "o_bant")
 
     status, body = await put(client, lead, token, {"budget": "约 80 万", "authority": "decision_maker"})
@@ -98,7 +98,7 @@ async def test_an_sdr_qualifies_a_lead_and_hands_it_to_sales(client):
 
 async def test_fewer_required_fields_in_config(app_client):
     client = await app_client(bant={"required": ["need"]})
-    _, token = await make_user(client, "fang", "sdr")
+    _, token = await user_with_token(client, "fang", "sdr")
     lead = await make_lead(client, "o_need")
     status, body = await hand_over(client, lead, token)
     assert status == 409 and body["missing"] == ["need"]
@@ -109,7 +109,7 @@ async def test_fewer_required_fields_in_config(app_client):
 
 
 async def test_unknown_does_not_qualify(client):
-    _, token = await make_user(client, "fang", "sdr")
+    _, token = await user_with_token(client, "fang", "sdr")
     lead = await make_lead(client, "o_unknown")
     status, body = await put(client, lead, token, {**COMPLETE, "authority": "unknown"})
     assert status == 200 and body["missing"] == ["authority"]
@@ -118,8 +118,8 @@ async def test_unknown_does_not_qualify(client):
 
 
 async def test_a_salesperson_edits_only_their_own_leads_and_never_hands_over(client):
-    sales_id, sales = await make_user(client, "wang", "sales")
-    other_id, _ = await make_user(client, "zhao", "sales")
+    sales_id, sales = await user_with_token(client, "wang", "sales")
+    other_id, _ = await user_with_token(client, "zhao", "sales")
     mine = await make_lead(client, "o_mine", owner=sales_id)
     theirs = await make_lead(client, "o_theirs", owner=other_id)
 
@@ -136,8 +136,8 @@ async def test_a_salesperson_edits_only_their_own_leads_and_never_hands_over(cli
 
 
 async def test_a_team_lead_hands_over_a_team_members_lead(client):
-    lead_id, lead_token = await make_user(client, "chen", "team_lead", team="华东")
-    member_id, _ = await make_user(client, "li", "sales", team="华东")
+    lead_id, lead_token = await user_with_token(client, "chen", "team_lead", team="华东")
+    member_id, _ = await user_with_token(client, "li", "sales", team="华东")
     lead = await make_lead(client, "o_team", owner=member_id)
     assert (await put(client, lead, lead_token, COMPLETE))[0] == 200
     status, body = await hand_over(client, lead, lead_token)
@@ -147,7 +147,7 @@ async def test_a_team_lead_hands_over_a_team_members_lead(client):
 
 
 async def test_bad_input_unknown_erased_and_stages_that_cannot_be_handed_over(client):
-    _, token = await make_user(client, "fang", "sdr")
+    _, token = await user_with_token(client, "fang", "sdr")
     lead = await make_lead(client, "o_bad")
     for bad in ({"authority": "ceo"}, {"need": "需" * 1001}, {"budget": "万" * 201}, {"timeline": 3}, {},
                 {"need": "  "}, {"actor_id": "boss"}, ["need"]):
@@ -182,7 +182,7 @@ async def test_the_hand_off_publishes_became_mql(aiohttp_client, backend, jieba_
     app = create_app(make_config(backend), jieba_base=jieba_base)
     app[EVENTS] = app[EVENTS].subscribe(BecameMQL, record)
     client = await aiohttp_client(app)
-    _, token = await make_user(client, "fang", "sdr")
+    _, token = await user_with_token(client, "fang", "sdr")
     lead = await make_lead(client, "o_event")
     await put(client, lead, token, COMPLETE)
     status, _ = await hand_over(client, lead, token)

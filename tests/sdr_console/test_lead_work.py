@@ -12,17 +12,13 @@ from sqlalchemy import func, select, update
 
 from bot.crypto.keyring import Purpose
 from bot.keys import CONFIG, SESSIONS
-from bot.people.passwords import hash_password
-from leads.identity import OA_OPENID, IdentityKey
 from storage.models import AuditEntry, Lead, LeadNote, LeadTag, LeadTask, utcnow
-from storage.repos.api_tokens import issue_token
 from storage.repos.erasure import erase_lead
-from storage.repos.leads import LeadRepository
-from storage.repos.teams import add_team, set_member, team_by_name
+from storage.repos.teams import set_member, team_by_name
 from storage.repos.users import add_user, disable_user
+from tests.sdr_console.console_support import bearer, make_lead, token_user_hash, user_with_token
 from tests.support.calls import AUTH
 
-HASH = hash_password("correct horse battery")
 XSS = '<script>alert("x")</script><img src=x onerror=alert(1)> & 王芳 "引号"'
 
 
@@ -32,20 +28,8 @@ async def client(app_client):
 
 
 async def make_user(client, username: str, role: str, team: str | None = None) -> tuple[int, dict[str, str]]:
-    async with client.server.app[SESSIONS]() as session, session.begin():
-        user = await add_user(session, username=username, role=role, password_hash=HASH)
-        if team:
-            await set_member(session, (await add_team(session, team)).id, user.id)
-        token, _ = await issue_token(session, user.id, "test")
-        return user.id, {"Authorization": f"Bearer {token}"}
-
-
-async def make_lead(client, openid: str, owner: int | None = None) -> int:
-    async with client.server.app[SESSIONS]() as session, session.begin():
-        lead = await LeadRepository(session).resolve([IdentityKey(OA_OPENID, "wx", openid)], now=utcnow(),
-                                                     inbox_id=None, display_name=openid)
-        lead.owner_user_id = owner
-        return lead.id
+    user_id, token = await user_with_token(client, username, role, team)
+    return user_id, bearer(token)
 
 
 async def call(client, method: str, path: str, headers: dict[str, str], **kwargs: Any) -> tuple[int, Any]:
@@ -164,7 +148,8 @@ BAD = [
 async def test_bad_input_is_a_chinese_400_that_changes_nothing(client):
     _, sdr = await make_user(client, "li", "sdr")
     async with client.server.app[SESSIONS]() as session, session.begin():
-        await disable_user(session, await add_user(session, username="gone", role="sales", password_hash=HASH))
+        gone = await add_user(session, username="gone", role="sales", password_hash=token_user_hash())
+        await disable_user(session, gone)
     lead = await make_lead(client, "o_1")
     before = await counts(client)
     for path, body in BAD:
@@ -235,11 +220,11 @@ async def test_a_salesperson_works_only_on_their_own_leads_and_refusals_are_audi
 async def test_a_team_lead_works_on_their_teams_leads(client):
     lead_id, lead_headers = await make_user(client, "boss", "team_lead", team="east")
     async with client.server.app[SESSIONS]() as session, session.begin():
-        member = await add_user(session, username="wang", role="sales", password_hash=HASH)
+        member = await add_user(session, username="wang", role="sales", password_hash=token_user_hash())
         east = await team_by_name(session, "east")
         assert east is not None
         await set_member(session, east.id, member.id)
-        outsider = await add_user(session, username="zhao", role="sales", password_hash=HASH)
+        outsider = await add_user(session, username="zhao", role="sales", password_hash=token_user_hash())
         member_id, outsider_id = member.id, outsider.id
     ours, other = await make_lead(client, "o_1", owner=member_id), await make_lead(client, "o_2", owner=outsider_id)
     status, task = await call(client, "POST", f"/api/leads/{ours}/tasks", lead_headers,

@@ -3,23 +3,17 @@ users, teams and audit endpoints. Real HTTP on both backends."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 from sqlalchemy import select
 
 from bot.keys import ENGINE, SESSIONS
-from bot.people.passwords import hash_password, verify_password
-from leads.identity import OA_OPENID, IdentityKey
-from storage.models import AuditEntry, Lead, StageTransition, User, utcnow
+from bot.people.passwords import verify_password
+from storage.models import Lead, StageTransition, User
 from storage.repos.api_tokens import issue_token, revoke_all
-from storage.repos.leads import LeadRepository
-from storage.repos.teams import add_team, set_member
-from storage.repos.users import add_user, user_by_name
+from storage.repos.users import user_by_name
+from tests.sdr_console.console_support import audit_rows, bearer, call, make_lead, user_with_token
 from tests.support.calls import AUTH
 from tests.support.helpers import count
-
-HASH = hash_password("correct horse battery")  # once: scrypt is slow on purpose
 
 
 @pytest.fixture
@@ -27,44 +21,8 @@ async def client(app_client):
     return await app_client()
 
 
-async def make_user(client, username: str, role: str, team: str | None = None) -> tuple[int, str]:
-    """A user and an API token for them."""
-    async with client.server.app[SESSIONS]() as session, session.begin():
-        user = await add_user(session, username=username, role=role, password_hash=HASH)
-        if team:
-            from storage.repos.teams import team_by_name
-
-            found = await team_by_name(session, team) or await add_team(session, team)
-            await set_member(session, found.id, user.id)
-        token, _ = await issue_token(session, user.id, "test")
-        return user.id, token
-
-
-async def make_lead(client, openid: str, owner: int | None = None) -> int:
-    async with client.server.app[SESSIONS]() as session, session.begin():
-        lead = await LeadRepository(session).resolve([IdentityKey(OA_OPENID, "wx", openid)], now=utcnow(),
-                                                     inbox_id=None, display_name=openid)
-        lead.owner_user_id = owner
-        return lead.id
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
-
-
-async def call(client, method: str, path: str, headers: dict[str, str], **kwargs: Any) -> tuple[int, Any]:
-    resp = await client.request(method, path, headers=headers, **kwargs)
-    return resp.status, await resp.json()
-
-
-async def audit_rows(client, **where: Any) -> list[AuditEntry]:
-    async with client.server.app[SESSIONS]() as session:
-        stmt = select(AuditEntry).filter_by(**where).order_by(AuditEntry.id)
-        return list((await session.execute(stmt)).scalars())
-
-
 async def test_user_tokens_authenticate_until_revoked_or_the_user_is_disabled(client):
-    _, token = await make_user(client, "li", "sdr")
+    _, token = await user_with_token(client, "li", "sdr")
     lead = await make_lead(client, "o_1")
     assert (await client.get(f"/api/leads/{lead}/stages", headers=bearer(token))).status == 200
     assert (await client.get(f"/api/leads/{lead}/stages", headers=bearer(token + "x"))).status == 401
@@ -79,7 +37,7 @@ async def test_user_tokens_authenticate_until_revoked_or_the_user_is_disabled(cl
         status, body = await call(client, "GET", f"/api/leads/{lead}/stages", bearer(revoked))
         assert status == 401 and body["error"] == "unauthorized"
 
-    _, token2 = await make_user(client, "wang", "sdr")
+    _, token2 = await user_with_token(client, "wang", "sdr")
     assert (await client.get(f"/api/leads/{lead}/stages", headers=bearer(token2))).status == 200
     status, _ = await call(client, "POST", f"/api/users/{await user_id(client, 'wang')}/disable", AUTH)
     assert status == 200
@@ -94,7 +52,7 @@ async def user_id(client, username: str) -> int:
 
 
 async def test_the_stage_actor_is_the_authenticated_user_never_the_body(client):
-    sdr_id, sdr = await make_user(client, "sdr_li", "sdr")
+    sdr_id, sdr = await user_with_token(client, "sdr_li", "sdr")
     lead = await make_lead(client, "o_2")
     path = f"/api/leads/{lead}/stage"
     status, body = await call(client, "POST", path, bearer(sdr), json={"to": "mql", "reason": "电话确认"})
@@ -117,9 +75,9 @@ async def test_the_stage_actor_is_the_authenticated_user_never_the_body(client):
 
 
 async def test_a_salesperson_acts_on_their_own_leads_and_a_team_lead_on_the_team_s(client):
-    sales_id, sales = await make_user(client, "wang", "sales", team="east")
-    other_id, _ = await make_user(client, "zhao", "sales", team="west")
-    _, east_lead = await make_user(client, "chen", "team_lead", team="east")
+    sales_id, sales = await user_with_token(client, "wang", "sales", team="east")
+    other_id, _ = await user_with_token(client, "zhao", "sales", team="west")
+    _, east_lead = await user_with_token(client, "chen", "team_lead", team="east")
     mine, theirs = await make_lead(client, "o_mine", sales_id), await make_lead(client, "o_theirs", other_id)
     unowned = await make_lead(client, "o_pool")
     for lead, expected in ((mine, 200), (theirs, 403), (unowned, 403)):
@@ -143,9 +101,9 @@ async def test_a_salesperson_acts_on_their_own_leads_and_a_team_lead_on_the_team
 
 
 async def test_only_admins_manage_users_and_only_admins_and_managers_read_the_audit_log(client):
-    _, sdr = await make_user(client, "li", "sdr")
-    _, manager = await make_user(client, "boss", "manager")
-    admin_id, admin = await make_user(client, "root", "admin")
+    _, sdr = await user_with_token(client, "li", "sdr")
+    _, manager = await user_with_token(client, "boss", "manager")
+    admin_id, admin = await user_with_token(client, "root", "admin")
     new = {"username": "zhang", "role": "sales", "team": "north", "wecom_userid": "ZhangSan"}
     status, body = await call(client, "POST", "/api/users", bearer(sdr), json=new)
     assert status == 403
@@ -182,10 +140,10 @@ async def test_only_admins_manage_users_and_only_admins_and_managers_read_the_au
 
 
 async def test_teams_with_members_away_and_capacity(client):
-    _, admin = await make_user(client, "root", "admin")
-    _, lead_token = await make_user(client, "chen", "team_lead")
-    await make_user(client, "wang", "sales")
-    await make_user(client, "zhao", "sales")
+    _, admin = await user_with_token(client, "root", "admin")
+    _, lead_token = await user_with_token(client, "chen", "team_lead")
+    await user_with_token(client, "wang", "sales")
+    await user_with_token(client, "zhao", "sales")
     team = {"name": "华东", "members": [{"username": "wang", "capacity": 30}, {"username": "zhao", "away": True}]}
     assert (await client.post("/api/teams", json=team, headers=bearer(lead_token))).status == 403
     status, body = await call(client, "POST", "/api/teams", bearer(admin), json=team)
@@ -236,8 +194,8 @@ async def test_an_endpoint_that_declares_no_action_is_for_admins_only(client):
     if not undeclared:
         pytest.skip("every API route declares its action")
     path = undeclared[0]
-    _, sdr = await make_user(client, "li", "sdr")
-    _, admin = await make_user(client, "root", "admin")
+    _, sdr = await user_with_token(client, "li", "sdr")
+    _, admin = await user_with_token(client, "root", "admin")
     status, body = await call(client, "GET", path, bearer(sdr))
     assert status == 403 and body["error"] == "forbidden"
     assert (await client.get(path, headers=bearer(admin))).status == 200

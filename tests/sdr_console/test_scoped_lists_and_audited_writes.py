@@ -17,6 +17,7 @@ from storage.repos.api_tokens import issue_token
 from storage.repos.leads import LeadRepository
 from storage.repos.teams import add_team, set_member
 from storage.repos.users import add_user
+from tests.sdr_console.console_support import bearer
 from tests.support.calls import AUTH
 
 HASH = hash_password("correct horse battery")
@@ -53,10 +54,6 @@ async def owned_leads(client, owners: dict[str, int | None]) -> dict[str, int]:
             session.add(Handoff(lead_id=lead.id, reason="no_intent", message="问题", status="open"))
             out[name] = lead.id
     return out
-
-
-def bearer(token: str) -> dict[str, str]:
-    return {"Authorization": f"Bearer {token}"}
 
 
 async def test_lead_list_and_handoff_queue_show_only_the_callers_scope(client):
