@@ -234,6 +234,8 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     lead_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("leads.id"), index=True)
+    # The person who sent it from the console (a hand-off reply); None for the bot's own messages.
+    author_user_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id"))
 
 
 class Handoff(Base):
@@ -249,6 +251,11 @@ class Handoff(Base):
     status: Mapped[str] = mapped_column(String(16), default="open", index=True)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Claimed by an SDR (one person answers a question), closed by the reply that answered it.
+    claimed_by_user_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id"))
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    closed_by_user_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id"))
+    reply_outbox_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("outbox.id"))
 
 
 class ContentItemRow(Base):
@@ -428,3 +435,16 @@ class LeadTask(Base):
     created_by_user_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id"))  # None: a service token
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class SavedFilter(Base):
+    """A user's named lead-list filter (the list's query parameters); later a segment for batch sends."""
+
+    __tablename__ = "saved_filters"
+    __table_args__ = (UniqueConstraint("user_id", "name"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id"), index=True)
+    name: Mapped[str] = mapped_column(String(60))
+    query: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

@@ -13,23 +13,37 @@ from sdr_console.api import (
     bant,
     capture,
     duplicates,
+    handoffs,
     health,
+    lead_export,
+    lead_list,
     lead_work,
     leads,
+    openapi,
     outbox,
     people,
+    profile,
+    saved_filters,
     scores,
+    timeline,
 )
 
 
 def add_console_api(app: web.Application) -> None:
-    leads.add_routes(app)  # GET /api/leads, /api/leads/{id}
+    lead_list.add_routes(app)  # GET /api/leads (filters, search, sort, pages)
+    lead_export.add_routes(app)  # GET /api/leads/export.csv (before /api/leads/{id})
+    saved_filters.add_routes(app)  # /api/saved-filters
+    leads.add_routes(app)  # GET /api/leads/{id}
+    profile.add_routes(app)  # PATCH /api/leads/{id}/profile
+    timeline.add_routes(app)  # GET /api/leads/{id}/timeline
     scores.add_routes(app)  # /api/leads/{id}/score, /stages, POST /stage
     bant.add_routes(app)  # PUT /api/leads/{id}/bant, POST /api/leads/{id}/transfer
     lead_work.add_routes(app)  # /api/leads/{id}/notes, /tasks, /tasks/{id}/done, POST /tags
-    capture.add_routes(app)  # /api/content, /api/handoffs, POST /api/leads/{id}/erase
+    capture.add_routes(app)  # /api/content, POST /api/leads/{id}/erase
+    handoffs.add_routes(app)  # GET /api/handoffs, POST /api/handoffs/{id}/claim, /reply
     outbox.add_routes(app)  # GET /api/outbox
     duplicates.add_routes(app)  # GET /api/duplicates, POST /api/duplicates/{id}/merge, /dismiss
     people.add_routes(app)  # /api/users, /api/teams
     audit_log.add_routes(app)  # GET /api/audit
     health.add_routes(app)  # GET /healthz
+    openapi.add_routes(app)  # GET /api/openapi.json (from every route's spec), /api/docs

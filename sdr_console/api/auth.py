@@ -1,7 +1,10 @@
 """Who calls the JSON API, and whether they may: bearer tokens and the rule table of leads/access.py.
 
 Two kinds of bearer token: the configured ``api.tokens`` (admin service tokens, for integrations) and per-user
-tokens (``leadrelay user token NAME``; only their SHA-256 is stored). ``require_token`` authenticates and puts
+tokens (``leadrelay user token NAME``; only their SHA-256 is stored). Without a bearer token, the console's
+session cookie authenticates the signed-in user (the console's pages call this API from the browser); a
+state-changing call so authenticated must carry the session's CSRF token in the ``X-CSRF-Token`` header.
+``require_token`` authenticates and puts
 the caller on the request (``request[ACTOR]``); ``authorize`` applies the rule table and answers a refusal
 with a 403 (``Refused``) and an audit entry (outcome "denied"), written in its own transaction after the
 handler's: the refusal is recorded while the request changes nothing.
@@ -22,6 +25,9 @@ from bot.limits.client_ip import ClientAddress
 from bot.web.errors import ApiError
 from bot.web.params import bearer_token
 from leads import access
+from sdr_console.web.csrf import HEADER as CSRF_HEADER
+from sdr_console.web.csrf import session_token_ok
+from sdr_console.web.guard import load_signed_in
 from storage.models import Lead
 from storage.repos import audit as audit_repo
 from storage.repos.api_tokens import token_hash, user_for_token
@@ -30,7 +36,9 @@ from storage.tx import in_transaction
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SERVICE_LABEL = "service-token"
-UNAUTHORIZED = "需要有效的访问令牌（Authorization: Bearer <token>）"
+UNAUTHORIZED = "需要有效的访问令牌（Authorization: Bearer <token>）或登录会话"
+CSRF_REFUSED = "请求缺少有效的安全令牌（X-CSRF-Token），操作未执行。请刷新页面后重试。"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 ACTION_MARK = "__access_action__"
 UNDECLARED = "api.admin_only"  # the audit action of a refused call to a handler that declares no action
 
@@ -63,6 +71,22 @@ async def _actor_for(request: web.Request, token: str) -> Actor | None:
     return await in_transaction(request.app[SESSIONS], lookup)
 
 
+async def _session_actor(request: web.Request) -> Actor | None:
+    """The console user of the session cookie; for a state-changing call only with the session's CSRF token
+    in the header (a form post from another site carries the cookie but can set no header)."""
+    current = await load_signed_in(request)
+    if current is None:
+        return None
+    actor = Actor(current.user.id, current.user.username, current.user.role)
+    if request.method not in SAFE_METHODS and not session_token_ok(current.session.csrf,
+                                                                   request.headers.get(CSRF_HEADER)):
+        request[ACTOR] = actor
+        await audit(request, "console.csrf_refused", after={"method": request.method, "path": request.path[:200]},
+                    outcome=audit_repo.DENIED)
+        raise ApiError(403, "csrf_refused", CSRF_REFUSED)
+    return actor
+
+
 def declared_action(handler: Any) -> str | None:
     """The rule-table action a handler declared (``requires`` or ``lead_action``), or None."""
     return getattr(handler, ACTION_MARK, None)
@@ -87,7 +111,12 @@ def require_token(handler: Handler) -> Handler:
     @functools.wraps(handler)  # keeps the handler's marks (bot.web.params.body_limit) visible to the middleware
     async def guarded(request: web.Request) -> web.StreamResponse:
         token = bearer_token(request)  # None for a missing, non-ASCII or malformed header
-        actor = None if token is None else await _actor_for(request, token)
+        if token is not None:
+            actor = await _actor_for(request, token)
+        elif "Authorization" in request.headers:  # a malformed token never falls back to the cookie
+            actor = None
+        else:
+            actor = await _session_actor(request)
         if actor is None:  # unknown, revoked, or its user is disabled
             raise ApiError(401, "unauthorized", UNAUTHORIZED)
         request[ACTOR] = actor

@@ -1,4 +1,4 @@
-"""JSON API for the content library, the SDR hand-off queue and data erasure requests."""
+"""JSON API for the content library and data erasure requests."""
 
 from __future__ import annotations
 
@@ -11,15 +11,12 @@ from bot.crypto.keyring import Purpose
 from bot.errors import ConfigError
 from bot.keys import CONFIG, CONVERSATION, ENGINE, SESSIONS
 from bot.web.errors import ApiError, json_response
-from bot.web.params import body_limit, choice_param, int_param, json_object, not_found, path_id
-from leads.access import CONTENT_READ, CONTENT_WRITE, HANDOFF_READ, LEAD_ERASE
+from bot.web.params import body_limit, json_object, not_found, path_id
+from leads.access import CONTENT_READ, CONTENT_WRITE, LEAD_ERASE
 from sdr_console.api.auth import audit, authorize_lead, lead_action, require_token, requires
-from sdr_console.api.scoping import owner_filter
-from sdr_console.api.serialize import MAX_LIMIT, iso
 from storage.models import utcnow
 from storage.repos.content import upsert_content_items
 from storage.repos.erasure import erase_lead
-from storage.repos.handoffs import list_handoffs
 from storage.repos.lead_views import find_lead
 
 MAX_CONTENT_ITEMS = 2000
@@ -66,21 +63,6 @@ async def put_content(request: web.Request) -> web.Response:
 
 
 @require_token
-@lead_action(HANDOFF_READ)
-async def handoff_queue(request: web.Request) -> web.Response:
-    """Only questions about leads the caller may see: a salesperson's own, a team lead's team's."""
-    status = choice_param(request, "status", ("open", "closed", "all"), default="open")
-    limit = int_param(request, "limit", 50, 1, MAX_LIMIT)
-    offset = int_param(request, "offset", 0, 0, 10_000_000)
-    async with request.app[SESSIONS]() as session:
-        owners = await owner_filter(request, session, HANDOFF_READ)
-        rows = await list_handoffs(session, None if status == "all" else status, limit, offset, owner_ids=owners)
-    return json_response({"items": [
-        {"id": h.id, "lead_id": h.lead_id, "reason": h.reason, "message": h.message, "status": h.status,
-         "created_at": iso(h.created_at)} for h in rows]})
-
-
-@require_token
 @lead_action(LEAD_ERASE)
 async def erase(request: web.Request) -> web.Response:
     lead_id = path_id(request, "lead_id")
@@ -101,5 +83,4 @@ async def erase(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/content", list_content)
     app.router.add_put("/api/content", put_content)
-    app.router.add_get("/api/handoffs", handoff_queue)
     app.router.add_post("/api/leads/{lead_id}/erase", erase)

@@ -1,4 +1,4 @@
-"""``GET /api/leads`` and ``GET /api/leads/{id}``: leads and their history (identities, touchpoints, merges)."""
+"""``GET /api/leads/{id}``: one lead and its history (identities, touchpoints, merges)."""
 
 from __future__ import annotations
 
@@ -6,26 +6,11 @@ from aiohttp import web
 
 from bot.keys import SESSIONS
 from bot.web.errors import json_response
-from bot.web.params import int_param
 from leads.access import LEAD_READ
 from sdr_console.api.auth import authorize_lead, lead_action, require_token
 from sdr_console.api.lookup import lead_from_path
-from sdr_console.api.scoping import owner_filter
-from sdr_console.api.serialize import MAX_LIMIT, iso, lead_summary
-from storage.repos.leads import lead_detail, search_leads
-
-
-@require_token
-@lead_action(LEAD_READ)
-async def list_leads(request: web.Request) -> web.Response:
-    """Only the leads the caller may read: a salesperson's own, a team lead's team's (filtered in SQL)."""
-    limit = int_param(request, "limit", 50, 1, MAX_LIMIT)
-    offset = int_param(request, "offset", 0, 0, 10_000_000)
-    q = request.query.get("q", "").strip()[:200] or None
-    async with request.app[SESSIONS]() as session:
-        owners = await owner_filter(request, session, LEAD_READ)
-        leads = await search_leads(session, q, limit, offset, owner_ids=owners)
-    return json_response({"items": [lead_summary(lead) for lead in leads], "limit": limit, "offset": offset})
+from sdr_console.api.serialize import iso, lead_summary
+from storage.repos.leads import lead_detail
 
 
 @require_token
@@ -56,5 +41,4 @@ async def get_lead(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    app.router.add_get("/api/leads", list_leads)
     app.router.add_get("/api/leads/{lead_id}", get_lead)

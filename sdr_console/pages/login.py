@@ -21,7 +21,7 @@ from sdr_console.web.csrf import LOGIN_COOKIE, LOGIN_PATH, login_token, new_logi
 from sdr_console.web.forms import read_form, text_field
 from sdr_console.web.guard import STORE, signed_in
 from sdr_console.web.render import render
-from sdr_console.web.sessions import COOKIE_NAME
+from sdr_console.web.sessions import COOKIE_NAME, COOKIE_PATH
 from storage.repos.users import user_by_name
 
 HOME = "/console/"
@@ -107,7 +107,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     await audit(request, "console.sign_in", user_id=user.id, username=user.username)
     resp = web.HTTPSeeOther(next_url)
     cfg = request.app[CONFIG]
-    resp.set_cookie(COOKIE_NAME, sid, path="/console/", httponly=True, samesite="Lax", secure=_secure(request),
+    resp.set_cookie(COOKIE_NAME, sid, path=COOKIE_PATH, httponly=True, samesite="Lax", secure=_secure(request),
                     max_age=cfg.console.session_max_s)
     resp.del_cookie(LOGIN_COOKIE, path=LOGIN_PATH)
     raise resp
@@ -119,7 +119,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
     if current is not None:
         await audit(request, "console.sign_out", user_id=current.user.id, username=current.user.username)
     resp = web.HTTPSeeOther(LOGIN_PATH)
-    resp.del_cookie(COOKIE_NAME, path="/console/")
+    resp.del_cookie(COOKIE_NAME, path=COOKIE_PATH)
     raise resp
 
 

@@ -24,7 +24,7 @@ async def start_page(request: web.Request) -> web.StreamResponse:
         handoffs = await open_handoffs(db)
     stages = [(STAGE_LABELS[s], counts.get(s, 0)) for s in STAGES]
     stages += [(stage, n) for stage, n in sorted(counts.items()) if stage not in STAGE_LABELS]  # never hide a row
-    return render(request, "start.html", title="首页", user=current.user, csrf=current.session.csrf,
+    return render(request, "start.html", title="首页", nav="/console/", user=current.user, csrf=current.session.csrf,
                   stages=stages, total=sum(counts.values()), handoffs=handoffs)
 
 

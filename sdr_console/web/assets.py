@@ -23,6 +23,11 @@ VENDOR = {
     "bootstrap/bootstrap.min.css": "bootstrap/dist/css/bootstrap.min.css",
     "bootstrap/bootstrap.bundle.min.js": "bootstrap/dist/js/bootstrap.bundle.min.js",
     "htmx/htmx.min.js": "htmx.org/dist/htmx.min.js",
+    # Sends an htmx form as a JSON body: the console's forms call the JSON API (sdr_console/api/) directly.
+    "htmx/json-enc.js": "htmx-ext-json-enc/dist/json-enc.js",
+    # The browsable API page (/api/docs) over /api/openapi.json.
+    "swagger-ui/swagger-ui.css": "swagger-ui-dist/swagger-ui.css",
+    "swagger-ui/swagger-ui-bundle.js": "swagger-ui-dist/swagger-ui-bundle.js",
     "weui/weui.min.css": "weui/dist/style/weui.min.css",
 }
 CACHE = "public, max-age=3600"

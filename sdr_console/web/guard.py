@@ -19,7 +19,7 @@ from sdr_console.web.assets import PREFIX
 from sdr_console.web.audit_log import DENIED, audit
 from sdr_console.web.csrf import LOGIN_COOKIE, LOGIN_PATH, given_token, login_token_ok, session_token_ok
 from sdr_console.web.render import render
-from sdr_console.web.sessions import COOKIE_NAME, Session, SessionStore
+from sdr_console.web.sessions import COOKIE_NAME, COOKIE_PATH, Session, SessionStore
 from storage.repos.users import user_by_id
 
 log = logging.getLogger(__name__)
@@ -55,7 +55,8 @@ async def _load_user(request: web.Request, user_id: int) -> ConsoleUser | None:
     return ConsoleUser(user.id, user.username, user.display_name or user.username, user.role)
 
 
-async def _signed_in(request: web.Request) -> SignedIn | None:
+async def load_signed_in(request: web.Request) -> SignedIn | None:
+    """The session of the request's cookie and its (still enabled) user, or None."""
     sid = request.cookies.get(COOKIE_NAME)
     if not sid:
         return None
@@ -85,7 +86,7 @@ def require_user(request: web.Request) -> SignedIn:
         else:
             redirect = web.HTTPSeeOther(login)
         if COOKIE_NAME in request.cookies:  # expired, signed out elsewhere or disabled: the browser forgets it too
-            redirect.del_cookie(COOKIE_NAME, path="/console/")
+            redirect.del_cookie(COOKIE_NAME, path=COOKIE_PATH)
         raise redirect
     return current
 
@@ -103,7 +104,7 @@ async def _csrf_ok(request: web.Request, current: SignedIn | None) -> bool:
 async def console_guard(request: web.Request, handler: Handler) -> web.StreamResponse:
     if not request.path.startswith("/console/") or request.path.startswith(PREFIX):
         return await handler(request)
-    current = await _signed_in(request)
+    current = await load_signed_in(request)
     request[SIGNED_IN] = current
     if request.method not in SAFE_METHODS and not await _csrf_ok(request, current):
         # Audited for a signed-in user (someone's browser was used against them); an anonymous refusal has no

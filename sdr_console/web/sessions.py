@@ -20,6 +20,8 @@ from bot.config.console import ConsoleConfig
 from bot.crypto.keyring import KeyRing, Purpose
 
 COOKIE_NAME = "lr_console"
+# The whole site: the console's pages (/console/) and the JSON API (/api/) they call with the same session.
+COOKIE_PATH = "/"
 _ID_BYTES = 32
 _MAX_COOKIE_LEN = 128
 

@@ -104,7 +104,7 @@ def set_session_cookie(client: Client, value: str) -> None:
     """The browser holds ``value`` as its session cookie (one planted by an attacker, or a thief's copy)."""
     cookie: SimpleCookie = SimpleCookie()
     cookie[COOKIE_NAME] = value
-    cookie[COOKIE_NAME]["path"] = "/console/"
+    cookie[COOKIE_NAME]["path"] = "/"
     client.session.cookie_jar.update_cookies(cookie, client.make_url("/console/"))
 
 
