@@ -30,6 +30,7 @@ from bot.keys import (
     CONFIG,
     CONVERSATION,
     ENGINE,
+    ENQUEUE,
     EVENTS,
     INBOX_WRITER,
     JOBS,
@@ -44,6 +45,7 @@ from bot.keys import (
     SESSIONS,
 )
 from bot.limits.web import add_rate_limits
+from bot.outbox.enqueue import enqueue
 from bot.outbox.methods import METHODS, ApiClients
 from bot.outbox.sender import OutboxSender
 from bot.serving.deadlines import quiet_disconnects
@@ -179,6 +181,7 @@ def create_app(config: Config, *, router: Router | None = None,
     app[ROUTER] = router or build_router()
     app[SCORING] = ScoreModel(config.scoring.rules)  # pure and immutable: built once, shared by every path
     app[OUTBOX_METHODS] = frozenset(METHODS)
+    app[ENQUEUE] = enqueue  # the console's hand-off replies (it may not import bot.outbox)
     app[EVENTS] = domain_events(config)
     app[JOBS] = enabled_jobs(builtin_jobs(app), config.jobs.enabled)  # an unknown name in [jobs] fails here
     # Cleaned up in reverse: the jobs stop (a running one finishes) before the inbox, Redis and the engine go.

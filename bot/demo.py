@@ -9,6 +9,7 @@ import time
 
 from aiohttp import web
 
+from bot.demo_work import load_demo_work
 from bot.ingress.events import OA, WECOM, build_event
 from bot.ingress.security import parse_xml
 from bot.ingress.simulate import oa_event, oa_text, wecom_contact_event
@@ -88,3 +89,6 @@ async def load_demo_on_startup(app: web.Application) -> None:
         await app[PIPELINE].accept(build_event(source, app_id, parse_xml(xml.encode())), xml)
         count += 1
     log.info("demo: %d callbacks fed through the pipeline", count)
+    async with app[SESSIONS]() as session, session.begin():
+        worked = await load_demo_work(session)
+    log.info("demo: %d worked leads with stages, notes, tasks and hand-off questions", worked)

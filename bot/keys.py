@@ -46,3 +46,5 @@ CONVERSATION: web.AppKey[Conversation] = web.AppKey("conversation")
 SCORING: web.AppKey[ScoreModel] = web.AppKey("scoring")
 # The outbox method names this app can send (the console filters by them without importing the sender).
 OUTBOX_METHODS: web.AppKey[frozenset[str]] = web.AppKey("outbox_methods")
+# bot.outbox.enqueue.enqueue: the console records its sends (hand-off replies) without importing the outbox.
+ENQUEUE: web.AppKey[Any] = web.AppKey("enqueue")

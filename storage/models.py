@@ -66,6 +66,8 @@ class Base(DeclarativeBase):
 
 class Lead(Base):
     __tablename__ = "leads"
+    # The console list's indexes on leads (trigram search, partial "live lead" indexes) exist on PostgreSQL
+    # only: migration 0008, POSTGRESQL_ONLY_INDEXES.
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     display_name: Mapped[str | None] = mapped_column(String(200))
@@ -82,6 +84,12 @@ class Lead(Base):
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # The user the lead is assigned to (a salesperson after hand-off); None while it is in the pool.
     owner_user_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id"), index=True)
+    # A copy of the lead's stored scores (lead_scores), kept by a database trigger on every write to lead_scores
+    # (migration 0009): the console list filters and sorts by them beside stage and last activity, which an
+    # index can serve only when they are on the same row. Read-only here: lead_scores is the record.
+    quadrant: Mapped[str | None] = mapped_column(String(20))
+    ability: Mapped[float | None] = mapped_column(Float)
+    motivation: Mapped[float | None] = mapped_column(Float)
 
 
 class Identity(Base):
@@ -103,6 +111,9 @@ class Touchpoint(Base):
     __table_args__ = (
         UniqueConstraint("inbox_id", "kind"),
         Index("ix_touchpoints_lead_id_occurred_at", "lead_id", "occurred_at"),
+        # The console's "has a touchpoint in this channel / scene" filters (EXISTS ... per lead).
+        Index("ix_touchpoints_channel_lead_id", "channel", "lead_id"),
+        Index("ix_touchpoints_scene_lead_id", "scene", "lead_id"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -118,6 +129,7 @@ class Touchpoint(Base):
 
 class LeadTag(Base):
     __tablename__ = "lead_tags"
+    __table_args__ = (Index("ix_lead_tags_tag_lead_id", "tag", "lead_id"),)  # the console's tag filter
 
     lead_id: Mapped[int] = mapped_column(BigId, ForeignKey("leads.id"), primary_key=True)
     tag: Mapped[str] = mapped_column(String(100), primary_key=True)
@@ -219,7 +231,10 @@ class OutboxMessage(Base):
     """Outbound WeChat / WeCom calls: recorded here, sent (live) or only kept (sandbox)."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_status_next_attempt_at", "status", "next_attempt_at"),
+        Index("ix_outbox_lead_id_created_at", "lead_id", "created_at"),  # a lead's timeline, by time
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     idempotency_key: Mapped[str] = mapped_column(String(200), unique=True)
@@ -297,6 +312,12 @@ class LeadScore(Base):
     """
 
     __tablename__ = "lead_scores"
+    # Migration 0009's triggers copy ability/motivation/quadrant onto the lead row. A later migration that
+    # rebuilds this table on SQLite (batch_alter_table) drops them: it must create them again.
+    __table_args__ = (  # the console's quadrant and ability/motivation filters (read without the rows)
+        Index("ix_lead_scores_quadrant_lead_id", "quadrant", "lead_id"),
+        Index("ix_lead_scores_ability_motivation", "ability", "motivation"),
+    )
 
     lead_id: Mapped[int] = mapped_column(BigId, ForeignKey("leads.id"), primary_key=True)
     ability: Mapped[float] = mapped_column(Float)

@@ -72,6 +72,10 @@ async def _wecom_welcome(apis: ApiClients, p: dict[str, Any]) -> dict[str, Any]:
     return await _wecom(apis).send_welcome_msg(p["welcome_code"], p["text"])
 
 
+async def _wecom_msg_task(apis: ApiClients, p: dict[str, Any]) -> dict[str, Any]:
+    return await _wecom(apis).add_msg_template(p["sender"], p["external_userid"], p["content"])
+
+
 async def _wecom_app_text(apis: ApiClients, p: dict[str, Any]) -> dict[str, Any]:
     return await _wecom(apis).send_app_text(p["userid"], p["content"])
 
@@ -82,6 +86,8 @@ METHODS: dict[str, OutboxMethod] = {
     "wecom.welcome": OutboxMethod("wecom", ("welcome_code", "text"), _wecom_welcome, max_age_s=20.0,
                                   done_errcodes=frozenset({41051})),
     "wecom.app_text": OutboxMethod("wecom", ("userid", "content"), _wecom_app_text, rate_limited_by="userid"),
+    # A console reply to a WeCom contact: a message task its owning member confirms (the company cannot send).
+    "wecom.add_msg_template": OutboxMethod("wecom", ("sender", "external_userid", "content"), _wecom_msg_task),
 }
 
 

@@ -121,3 +121,11 @@ class WeComAPI(TokenedAPI):
         return await self.call(
             self.app_tokens, lambda: self._app.message.send_text(self.agent_id, userid, content)
         )
+
+    async def add_msg_template(self, sender: str, external_userid: str, content: str) -> dict[str, Any]:
+        """A message task for member ``sender`` to one external contact: it is sent once they confirm it in WeCom."""
+        body = {"chat_type": "single", "sender": sender, "external_userid": [external_userid],
+                "text": {"content": content}}
+        return await self.call(
+            self.contact_tokens, lambda: self._contact.external_contact.add_msg_template(body)
+        )

@@ -15,10 +15,11 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
+from pydantic import Field, model_validator
 
 from bot.keys import CONFIG, EVENTS, SESSIONS
-from bot.web.errors import ApiError, json_response
-from bot.web.params import body_limit, json_object
+from bot.web.errors import ApiError
+from bot.web.params import body_limit
 from leads.access import LEAD_EDIT, LEAD_TRANSFER, LIFECYCLE_ACTORS
 from leads.bant import (
     FIELD_LABELS,
@@ -32,7 +33,8 @@ from leads.bant import (
 from leads.lifecycle import MQL, SALES, SDR, TransitionRefused, transition
 from sdr_console.api.auth import actor_of, audit, authorize_lead, lead_action, require_token
 from sdr_console.api.lookup import lead_from_path
-from sdr_console.api.serialize import transition_json
+from sdr_console.api.models import Transition
+from sdr_console.api.spec import RequestModel, ResponseModel, api_spec, parse_body, respond
 from storage.models import Lead, utcnow
 from storage.repos.bant import bant_of, update_bant
 from storage.repos.lead_views import latest_transition
@@ -41,6 +43,51 @@ from storage.repos.stages import apply_transition
 MAX_BODY = 16 * 1024
 MAX_NOTE = 2000
 DEFAULT_REASON = "SDR 完成 BANT 资格确认，移交销售"
+
+
+class BantUpdate(RequestModel):
+    """Fields present are set, ``null`` clears one; at least one field."""
+
+    budget: str | None = Field(None, description="预算区间代码或文字")
+    authority: str | None = Field(None, description="决策权代码")
+    need: str | None = Field(None, description="需求（文字）")
+    timeline: str | None = Field(None, description="采购时间代码")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _checked(cls, raw: Any) -> Any:
+        try:
+            return parse_update(raw)  # leads/bant.py's own checks and 400 bad_field messages
+        except BantError as exc:
+            raise ApiError(400, "bad_field", str(exc), field=exc.field) from exc
+
+
+class TransferNote(RequestModel):
+    note: str | None = Field(None, max_length=MAX_NOTE, description="移交说明（阶段变更原因）")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _checked(cls, raw: Any) -> Any:
+        _check_note(raw)
+        return raw
+
+
+class BantState(ResponseModel):
+    bant: dict[str, str]
+    labels: dict[str, str]
+    required: list[str]
+    missing: list[str]
+
+
+class BantSaved(BantState):
+    lead_id: int
+
+
+class Transferred(BantState):
+    lead_id: int
+    stage: str
+    stage_changed: bool
+    transition: Transition | None
 
 
 def bant_json(record: dict[str, str], required: tuple[str, ...]) -> dict[str, Any]:
@@ -56,12 +103,10 @@ def _refuse_erased(lead: Lead) -> None:
 @require_token
 @lead_action(LEAD_EDIT)
 @body_limit(MAX_BODY)
+@api_spec("更新潜客 BANT（部分更新）", body=BantUpdate, response=BantSaved, errors=(404, 409), tags=("bant",))
 async def put_bant(request: web.Request) -> web.Response:
     """{"budget"?, "authority"?, "need"?, "timeline"?}: a value sets the field, null clears it."""
-    try:
-        update = parse_update(await json_object(request))
-    except BantError as exc:
-        raise ApiError(400, "bad_field", str(exc), field=exc.field) from exc
+    update = (await parse_body(request, BantUpdate)).model_dump(exclude_unset=True)
     required = request.app[CONFIG].bant.required
     async with request.app[SESSIONS]() as session, session.begin():
         lead = await lead_from_path(request, session, "bant", lock=True)
@@ -71,22 +116,19 @@ async def put_bant(request: web.Request) -> web.Response:
         record = await update_bant(session, lead, update)
         await audit(request, "lead.bant", target_kind="lead", target_id=lead.id, before=without_free_text(before),
                     after=without_free_text(record), session=session)
-    return json_response({"lead_id": lead.id, **bant_json(record, required)})
+    return respond(BantSaved(lead_id=lead.id, **bant_json(record, required)))
 
 
-async def _note(request: web.Request) -> str:
-    body = await json_object(request)
+def _check_note(body: dict[str, Any]) -> None:
+    """The 400 bad_field answers the transfer has always given."""
     for name in body:
         if name != "note":
             raise ApiError(400, "bad_field", f"未知字段：{str(name)[:40]}（可选 note）")
     note = body.get("note")
-    if note is None:
-        return ""
-    if not isinstance(note, str):
+    if note is not None and not isinstance(note, str):
         raise ApiError(400, "bad_field", "note 须为字符串")
-    if len(note) > MAX_NOTE:
+    if note is not None and len(note) > MAX_NOTE:
         raise ApiError(400, "bad_field", f"note 不能超过 {MAX_NOTE} 个字符")
-    return note.strip()
 
 
 def _capacity(role: str) -> str:
@@ -99,9 +141,10 @@ def _capacity(role: str) -> str:
 @require_token
 @lead_action(LEAD_TRANSFER)
 @body_limit(MAX_BODY)
+@api_spec("移交销售（须 BANT 完整）", body=TransferNote, response=Transferred, errors=(404, 409), tags=("bant",))
 async def transfer(request: web.Request) -> web.Response:
     """The SDR marks the lead ready for sales: {"note"?} (the stage change's reason). BANT enforced."""
-    note = await _note(request)
+    note = ((await parse_body(request, TransferNote)).note or "").strip()
     required = request.app[CONFIG].bant.required
     async with request.app[SESSIONS]() as session, session.begin():
         lead = await lead_from_path(request, session, "transfer", lock=True)
@@ -127,10 +170,10 @@ async def transfer(request: web.Request) -> web.Response:
                     after={"stage": lead.stage, "actor": capacity, "with_note": bool(note),
                            "bant": without_free_text(record)}, session=session)
         latest = await latest_transition(session, lead.id) if move is not None else None
-        payload = {"lead_id": lead.id, "stage": lead.stage, "stage_changed": move is not None,
-                   "transition": None if latest is None else transition_json(latest),
-                   **bant_json(record, required)}
-    return json_response(payload)
+        payload = Transferred(lead_id=lead.id, stage=lead.stage, stage_changed=move is not None,
+                              transition=None if latest is None else Transition.of(latest),
+                              **bant_json(record, required))
+    return respond(payload)
 
 
 def add_routes(app: web.Application) -> None:

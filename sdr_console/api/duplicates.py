@@ -8,19 +8,22 @@ WeChat-verified phones differ are never merged — that is recorded as a merge c
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Literal
 
 from aiohttp import web
+from pydantic import Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.keys import EVENTS, SCORING, SESSIONS
 from bot.logs.redact import mask_email, mask_phone, short_id
-from bot.web.errors import ApiError, json_response
-from bot.web.params import choice_param, int_param, not_found, path_id
+from bot.web.errors import ApiError
+from bot.web.params import not_found, path_id
 from leads.access import LEAD_MERGE
 from leads.identity import EMAIL, PHONE, IdentityKey, Merge
 from sdr_console.api.auth import actor_of, audit, requires
-from sdr_console.api.serialize import MAX_LIMIT, iso
+from sdr_console.api.models import PageQuery, Timestamp
+from sdr_console.api.serialize import iso
+from sdr_console.api.spec import ResponseModel, api_spec, parse_query, respond
 from storage.models import DuplicateSuggestion, Lead, utcnow
 from storage.repos.duplicates import (
     DISMISSED,
@@ -47,29 +50,66 @@ def masked(kind: str, value: str) -> str:
     return short_id(value)
 
 
-def _lead_brief(lead: Lead) -> dict[str, Any]:
-    return {"id": lead.id, "display_name": lead.display_name or f"潜客 #{lead.id}", "stage": lead.stage,
-            "merged_into_id": lead.merged_into_id, "erased": lead.erased_at is not None}
+class DuplicateQuery(PageQuery):
+    status: Literal[(*STATUSES, "all")] = Field(OPEN, description="按状态筛选")  # type: ignore[valid-type]
 
 
-def _json(s: DuplicateSuggestion, lead: Lead | None = None, other: Lead | None = None) -> dict[str, Any]:
-    body = {"id": s.id, "lead_id": s.lead_id, "other_lead_id": s.other_lead_id, "identity_kind": s.identity_kind,
-            "identity_value": masked(s.identity_kind, s.identity_value), "status": s.status,
-            "created_at": iso(s.created_at), "resolved_at": iso(s.resolved_at)}
-    if lead is not None and other is not None:
-        body["lead"], body["other_lead"] = _lead_brief(lead), _lead_brief(other)
-    return body
+class LeadBrief(ResponseModel):
+    id: int
+    display_name: str
+    stage: str
+    merged_into_id: int | None
+    erased: bool
+
+
+class Suggestion(ResponseModel):
+    id: int
+    lead_id: int
+    other_lead_id: int
+    identity_kind: str
+    identity_value: str = Field(description="已打码")
+    status: str
+    created_at: Timestamp | None
+    resolved_at: Timestamp | None
+
+
+class ListedSuggestion(Suggestion):
+    lead: LeadBrief
+    other_lead: LeadBrief
+
+
+class SuggestionPage(ResponseModel):
+    items: list[ListedSuggestion]
+    limit: int
+    offset: int
+
+
+class Merged(Suggestion):
+    survivor_id: int
+    merged_id: int
+
+
+def _lead_brief(lead: Lead) -> LeadBrief:
+    return LeadBrief(id=lead.id, display_name=lead.display_name or f"潜客 #{lead.id}", stage=lead.stage,
+                     merged_into_id=lead.merged_into_id, erased=lead.erased_at is not None)
+
+
+def _json(s: DuplicateSuggestion) -> Suggestion:
+    return Suggestion(id=s.id, lead_id=s.lead_id, other_lead_id=s.other_lead_id, identity_kind=s.identity_kind,
+                      identity_value=masked(s.identity_kind, s.identity_value), status=s.status,
+                      created_at=iso(s.created_at), resolved_at=iso(s.resolved_at))
 
 
 @requires(LEAD_MERGE)
+@api_spec("重复潜客建议", query=DuplicateQuery, response=SuggestionPage, tags=("duplicates",))
 async def list_duplicates(request: web.Request) -> web.Response:
-    status = choice_param(request, "status", (*STATUSES, "all"), default=OPEN)
-    limit = int_param(request, "limit", 50, 1, MAX_LIMIT)
-    offset = int_param(request, "offset", 0, 0, 10_000_000)
+    query = parse_query(request, DuplicateQuery)
+    status = None if query.status == "all" else query.status
     async with request.app[SESSIONS]() as session:
-        rows = await list_suggestions(session, None if status == "all" else status, limit, offset)
-        items = [_json(s, lead, other) for s, lead, other in rows]
-    return json_response({"items": items, "limit": limit, "offset": offset})
+        rows = await list_suggestions(session, status, query.limit, query.offset)
+        items = [ListedSuggestion(**_json(s).model_dump(), lead=_lead_brief(lead), other_lead=_lead_brief(other))
+                 for s, lead, other in rows]
+    return respond(SuggestionPage(items=items, limit=query.limit, offset=query.offset))
 
 
 def _check_open(suggestion: DuplicateSuggestion | None, suggestion_id: int) -> DuplicateSuggestion:
@@ -106,6 +146,7 @@ async def _lock_pair(session: AsyncSession, suggestion_id: int) -> tuple[Duplica
 
 
 @requires(LEAD_MERGE)
+@api_spec("合并重复建议中的两个潜客", response=Merged, errors=(404, 409), tags=("duplicates",))
 async def merge(request: web.Request) -> web.Response:
     suggestion_id = path_id(request, "suggestion_id", what=WHAT)
     now = utcnow()
@@ -127,10 +168,11 @@ async def merge(request: web.Request) -> web.Response:
     if not isinstance(outcome, Merge):
         raise ApiError(409, "merge_conflict", "两个潜客都有经微信验证的手机号且号码不同，不能合并；已记录为合并冲突",
                        lead_id=outcome.lead_id, other_lead_id=outcome.other_lead_id)
-    return json_response({**body, "survivor_id": outcome.survivor_id, "merged_id": outcome.merged_id})
+    return respond(Merged(**body.model_dump(), survivor_id=outcome.survivor_id, merged_id=outcome.merged_id))
 
 
 @requires(LEAD_MERGE)
+@api_spec("忽略重复建议", response=Suggestion, errors=(404, 409), tags=("duplicates",))
 async def dismiss(request: web.Request) -> web.Response:
     suggestion_id = path_id(request, "suggestion_id", what=WHAT)
     async with request.app[SESSIONS]() as session, session.begin():
@@ -139,7 +181,7 @@ async def dismiss(request: web.Request) -> web.Response:
         await audit(request, f"{LEAD_MERGE}.dismiss", target_kind="duplicate", target_id=suggestion.id,
                     before={"status": OPEN}, after={"status": DISMISSED}, session=session)
         body = _json(suggestion)
-    return json_response(body)
+    return respond(body)
 
 
 def add_routes(app: web.Application) -> None:

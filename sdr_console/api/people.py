@@ -13,24 +13,26 @@ from typing import Any
 from aiohttp import web
 
 from bot.keys import SESSIONS
-from bot.people.accounts import (
-    MAX_TEAM_NAME,
-    AccountError,
-    Who,
-    check_password,
-    check_role,
-    check_text,
-    check_username,
-    create_user,
-    disable,
-    generate_password,
-    user_json,
-)
+from bot.people.accounts import AccountError, Who, create_user, disable, generate_password, user_json
 from bot.people.passwords import hash_password
-from bot.web.errors import ApiError, json_response
-from bot.web.params import body_limit, int_param, json_object, not_found, path_id
+from bot.web.errors import ApiError
+from bot.web.params import body_limit, not_found, path_id
 from leads.access import TEAM_READ, TEAM_WRITE, USER_READ, USER_WRITE
 from sdr_console.api.auth import actor_of, client_ip, requires
+from sdr_console.api.people_models import (
+    ListedUser,
+    MemberIn,
+    OneTeam,
+    TeamIn,
+    Teams,
+    UserCreated,
+    UserDisabled,
+    UserIn,
+    UserPage,
+    UsersQuery,
+    api_error,
+)
+from sdr_console.api.spec import api_spec, parse_body, parse_query, respond
 from storage.models import Team, TeamMember
 from storage.repos import audit as audit_repo
 from storage.repos.teams import (
@@ -47,7 +49,6 @@ from storage.repos.users import list_users, user_by_id, user_by_name
 from storage.tx import in_transaction
 
 MAX_BODY = 16 * 1024
-MAX_CAPACITY = 100_000
 
 
 def _who(request: web.Request) -> Who:
@@ -55,38 +56,31 @@ def _who(request: web.Request) -> Who:
     return Who(actor.label, actor.user_id, client_ip(request))
 
 
-def _api_error(exc: AccountError) -> ApiError:
-    return ApiError(409 if exc.code == "exists" else 400, exc.code, str(exc))
-
-
 @requires(USER_READ)
+@api_spec("用户列表", query=UsersQuery, response=UserPage, tags=("people",))
 async def get_users(request: web.Request) -> web.Response:
-    limit, offset = int_param(request, "limit", 100, 1, 500), int_param(request, "offset", 0, 0, 10**9)
+    query = parse_query(request, UsersQuery)
+    limit, offset = query.limit, query.offset
     async with request.app[SESSIONS]() as session:
         users = await list_users(session, limit=limit, offset=offset)
         teams = {t.id: t.name for t in await list_teams(session)}
         membership: dict[int, list[str]] = {}
         for member, _ in await members_of(session, list(teams)):
             membership.setdefault(member.user_id, []).append(teams[member.team_id])
-    return json_response({"users": [user_json(u, membership.get(u.id, [])) for u in users],
-                          "limit": limit, "offset": offset})
+    return respond(UserPage(users=[ListedUser(**user_json(u, membership.get(u.id, []))) for u in users],
+                            limit=limit, offset=offset))
 
 
 @requires(USER_WRITE)
 @body_limit(MAX_BODY)
+@api_spec("新建用户", body=UserIn, response=UserCreated, status=201, errors=(409,), tags=("people",))
 async def post_user(request: web.Request) -> web.Response:
     """{"username", "role", "password"?, "display_name"?, "wecom_userid"?, "team"?}: without a password one is
     generated and returned once."""
-    body = await json_object(request)
-    try:
-        username, role = check_username(body.get("username")), check_role(body.get("role"))
-        generated = "password" not in body
-        password = generate_password() if generated else check_password(body["password"])
-        display = check_text("display_name", body.get("display_name"), 100)
-        wecom = check_text("wecom_userid", body.get("wecom_userid"), 64)
-        team = check_text("team", body.get("team"), MAX_TEAM_NAME)
-    except AccountError as exc:
-        raise _api_error(exc) from exc
+    body = await parse_body(request, UserIn)
+    username, role, display, wecom, team = body.username, body.role, body.display_name, body.wecom_userid, body.team
+    generated = body.password is None
+    password = generate_password() if body.password is None else body.password
 
     hashed = await asyncio.to_thread(hash_password, password)  # ~0.2 s of CPU: not on the event loop
 
@@ -98,11 +92,13 @@ async def post_user(request: web.Request) -> web.Response:
     try:
         payload = await in_transaction(request.app[SESSIONS], work)
     except AccountError as exc:
-        raise _api_error(exc) from exc
-    return json_response({"user": payload, **({"password": password} if generated else {})}, status=201)
+        raise api_error(exc) from exc
+    created = UserCreated(user=ListedUser(**payload), password=password if generated else None)
+    return respond(created, status=201)
 
 
 @requires(USER_WRITE)
+@api_spec("停用用户", response=UserDisabled, errors=(404,), tags=("people",))
 async def post_disable(request: web.Request) -> web.Response:
     user_id = path_id(request, "user_id", what="用户")
 
@@ -113,7 +109,7 @@ async def post_disable(request: web.Request) -> web.Response:
         changed = await disable(session, _who(request), user)
         return {"user": user_json(user), "changed": changed}
 
-    return json_response(await in_transaction(request.app[SESSIONS], work))
+    return respond(UserDisabled.model_validate(await in_transaction(request.app[SESSIONS], work)))
 
 
 def _member_json(member: TeamMember, username: str, role: str) -> dict[str, Any]:
@@ -127,29 +123,15 @@ async def _team_json(session: Any, team: Team) -> dict[str, Any]:
 
 
 @requires(TEAM_READ)
+@api_spec("团队及成员", response=Teams, tags=("people",))
 async def get_teams(request: web.Request) -> web.Response:
     async with request.app[SESSIONS]() as session:
         teams = await list_teams(session)
         by_team: dict[int, list[dict[str, Any]]] = {t.id: [] for t in teams}
         for member, user in await members_of(session, list(by_team)):
             by_team[member.team_id].append(_member_json(member, user.username, user.role))
-    return json_response({"teams": [{"id": t.id, "name": t.name, "members": by_team[t.id]} for t in teams]})
-
-
-def _member_fields(raw: Any) -> tuple[str, bool, int, bool]:
-    """(username, away, capacity, remove) of a member object; capacity 0 means unlimited."""
-    if not isinstance(raw, dict):
-        raise ApiError(400, "bad_field", "成员须为对象：{\"username\", \"away\"?, \"capacity\"?}")
-    try:
-        username = check_username(raw.get("username"))
-    except AccountError as exc:
-        raise _api_error(exc) from exc
-    away, capacity, remove = raw.get("away", False), raw.get("capacity", 0), raw.get("remove", False)
-    if not isinstance(away, bool) or not isinstance(remove, bool):
-        raise ApiError(400, "bad_field", "away 和 remove 须为 true 或 false")
-    if isinstance(capacity, bool) or not isinstance(capacity, int) or not 0 <= capacity <= MAX_CAPACITY:
-        raise ApiError(400, "bad_field", f"capacity 须为 0 到 {MAX_CAPACITY} 之间的整数（0 表示不限）")
-    return username, away, capacity, remove
+    return respond(Teams.model_validate({"teams": [{"id": t.id, "name": t.name, "members": by_team[t.id]}
+                                                  for t in teams]}))
 
 
 async def _apply_member(session: Any, request: web.Request, team: Team, fields: tuple[str, bool, int, bool]) -> None:
@@ -172,18 +154,12 @@ async def _apply_member(session: Any, request: web.Request, team: Team, fields: 
 
 @requires(TEAM_WRITE)
 @body_limit(MAX_BODY)
+@api_spec("新建团队", body=TeamIn, response=OneTeam, status=201, errors=(409,), tags=("people",))
 async def post_team(request: web.Request) -> web.Response:
     """{"name", "members"?: [{"username", "away"?, "capacity"?}]}: a new team (409 when the name is taken)."""
-    body = await json_object(request)
-    try:
-        name = check_text("name", body.get("name"), MAX_TEAM_NAME, required=True)
-    except AccountError as exc:
-        raise _api_error(exc) from exc
-    raw_members = body.get("members", [])
-    if not isinstance(raw_members, list) or len(raw_members) > 500:
-        raise ApiError(400, "bad_field", "members 须为不超过 500 项的数组")
-    members = [_member_fields(m) for m in raw_members]
-    assert name is not None
+    body = await parse_body(request, TeamIn)
+    name = body.name
+    members = [(m.username, m.away, m.capacity, m.remove) for m in body.members]
 
     async def work(session: Any) -> dict[str, Any]:
         if await team_by_name(session, name) is not None:
@@ -196,15 +172,17 @@ async def post_team(request: web.Request) -> web.Response:
             await _apply_member(session, request, team, fields)
         return await _team_json(session, team)
 
-    return json_response({"team": await in_transaction(request.app[SESSIONS], work)}, status=201)
+    return respond(OneTeam.model_validate({"team": await in_transaction(request.app[SESSIONS], work)}), status=201)
 
 
 @requires(TEAM_WRITE)
 @body_limit(MAX_BODY)
+@api_spec("添加、更新或移除团队成员", body=MemberIn, response=OneTeam, errors=(404,), tags=("people",))
 async def post_member(request: web.Request) -> web.Response:
     """{"username", "away"?, "capacity"?, "remove"?}: adds, updates or (remove: true) removes a member."""
     team_id = path_id(request, "team_id", what="团队")
-    fields = _member_fields(await json_object(request))
+    body = await parse_body(request, MemberIn)
+    fields = (body.username, body.away, body.capacity, body.remove)
 
     async def work(session: Any) -> dict[str, Any]:
         team = await team_by_id(session, team_id)
@@ -213,7 +191,7 @@ async def post_member(request: web.Request) -> web.Response:
         await _apply_member(session, request, team, fields)
         return await _team_json(session, team)
 
-    return json_response({"team": await in_transaction(request.app[SESSIONS], work)})
+    return respond(OneTeam.model_validate({"team": await in_transaction(request.app[SESSIONS], work)}))
 
 
 def add_routes(app: web.Application) -> None:

@@ -2,21 +2,24 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any, Literal
 
 from aiohttp import web
+from pydantic import ConfigDict, Field, model_validator
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.keys import EVENTS, SCORING, SESSIONS
-from bot.web.errors import ApiError, json_response
-from bot.web.params import body_limit, json_object
+from bot.web.errors import ApiError
+from bot.web.params import body_limit
 from leads.access import LEAD_READ, LEAD_STAGE, LIFECYCLE_ACTORS
 from leads.lifecycle import SALES, SDR, STAGES, TransitionRefused, transition
 from leads.scoring import Scorecard, ScoreModel
 from leads.scoring_rules import QUADRANT_LABELS
 from sdr_console.api.auth import Refused, actor_of, audit, authorize_lead, lead_action, require_token
 from sdr_console.api.lookup import lead_from_path
-from sdr_console.api.serialize import iso, transition_json
+from sdr_console.api.models import Timestamp, Transition
+from sdr_console.api.serialize import iso
+from sdr_console.api.spec import RequestModel, ResponseModel, api_spec, parse_body, respond
 from storage.models import Lead, LeadScore, utcnow
 from storage.repos.lead_views import latest_transition, stage_history, stored_score
 from storage.repos.scores import apply_transition, current_state
@@ -32,8 +35,70 @@ async def scorecard_for(session: AsyncSession, model: ScoreModel, lead: Lead) ->
     return model.scorecard(lead.profile or {}, state, utcnow()), row
 
 
+Number = int | float
+
+
+class Axis(ResponseModel):
+    total: Number
+    threshold: Number
+    high: bool
+
+
+class AbilityContribution(ResponseModel):
+    score: Literal["ability"]
+    rule: str
+    points: Number
+    current: Number
+    attribute: str | None
+    value: Any
+
+
+class MotivationContribution(ResponseModel):
+    score: Literal["motivation"]
+    rule: str
+    points: Number
+    current: Number
+    touchpoint_id: int | None
+    event: str | None
+    occurred_at: Timestamp | None
+
+
+class StoredScore(ResponseModel):
+    ability: Number
+    motivation: Number
+    quadrant: str
+    scored_at: Timestamp | None
+    current_rules: bool
+
+
+class ScoreCard(ResponseModel):
+    lead_id: int
+    stage: str
+    computed_at: Timestamp | None
+    rules: str
+    ability: Axis
+    motivation: Axis
+    quadrant: str
+    quadrant_label: str
+    contributions: list[Annotated[AbilityContribution | MotivationContribution, Field(discriminator="score")]]
+    stored: StoredScore | None
+
+
+class StageHistory(ResponseModel):
+    lead_id: int
+    stage: str
+    history: list[Transition]
+
+
+class StageChanged(ResponseModel):
+    lead_id: int
+    stage: str
+    transition: Transition
+
+
 @require_token
 @lead_action(LEAD_READ)
+@api_spec("潜客评分及其明细（能力 × 意愿）", response=ScoreCard, errors=(404,), tags=("scores",))
 async def get_score(request: web.Request) -> web.Response:
     model = request.app[SCORING]
     async with request.app[SESSIONS]() as session:
@@ -42,7 +107,7 @@ async def get_score(request: web.Request) -> web.Response:
         card, row = await scorecard_for(session, model, lead)
     events = {r.id: r.event for r in model.rules.motivation}
     rules = model.rules
-    return json_response({
+    return respond(ScoreCard.model_validate({
         "lead_id": lead.id, "stage": lead.stage, "computed_at": iso(card.at), "rules": model.fingerprint,
         "ability": {"total": card.ability, "threshold": rules.ability_threshold,
                     "high": card.ability >= rules.ability_threshold},
@@ -57,26 +122,25 @@ async def get_score(request: web.Request) -> web.Response:
         "stored": None if row is None else {"ability": row.ability, "motivation": row.motivation,
                                             "quadrant": row.quadrant, "scored_at": iso(row.scored_at),
                                             "current_rules": row.rules == model.fingerprint},
-    })
+    }))
 
 
 @require_token
 @lead_action(LEAD_READ)
+@api_spec("潜客阶段变更历史", response=StageHistory, errors=(404,), tags=("scores",))
 async def get_stages(request: web.Request) -> web.Response:
     async with request.app[SESSIONS]() as session:
         lead = await lead_from_path(request, session, "stages")
         await authorize_lead(request, session, LEAD_READ, lead)
         history = await stage_history(session, lead.id)
-    return json_response({"lead_id": lead.id, "stage": lead.stage,
-                          "history": [transition_json(t) for t in history]})
+    return respond(StageHistory(lead_id=lead.id, stage=lead.stage, history=[Transition.of(t) for t in history]))
 
 
 def _bad_field(message: str) -> ApiError:
     return ApiError(400, "bad_field", message)
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
-    body = await json_object(request)
+def _check(body: dict[str, Any]) -> dict[str, Any]:
     for name in ("to", "reason"):
         if not isinstance(body.get(name), str) or not body[name].strip():
             raise _bad_field(f"{name} 为必填项（非空字符串）")
@@ -91,12 +155,26 @@ async def _body(request: web.Request) -> dict[str, Any]:
     return body
 
 
-def _capacity(request: web.Request, body: dict[str, Any], lead: Lead) -> str:
+class StageChange(RequestModel):
+    """Other fields are ignored, as they always were; ``actor_id`` is refused (the token says who acts)."""
+
+    model_config = ConfigDict(extra="ignore")
+    to: Literal[STAGES] = Field(description="目标阶段")  # type: ignore[valid-type]
+    reason: str = Field(min_length=1, max_length=2000, description="变更原因")
+    actor: Literal["sdr", "sales"] | None = Field(None, description="以哪种身份操作（经理、管理员须填写）")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _same_errors(cls, raw: Any) -> Any:
+        return _check(raw)  # the 400 bad_field answers the API has always given
+
+
+def _capacity(request: web.Request, body: StageChange, lead: Lead) -> str:
     """The lifecycle actor the user moves the lead as: their role's (an SDR as "sdr", a salesperson or team lead
     as "sales"); managers, admins and service tokens may act as either and say which in ``actor``."""
     role = actor_of(request).role
     mine = LIFECYCLE_ACTORS.get(role, frozenset())
-    wanted = body.get("actor")
+    wanted = body.actor
     if wanted is None:
         if len(mine) != 1:
             raise _bad_field("actor 为必填项：以 sdr 或 sales 身份操作")
@@ -109,16 +187,17 @@ def _capacity(request: web.Request, body: dict[str, Any], lead: Lead) -> str:
 @require_token
 @lead_action(LEAD_STAGE)
 @body_limit(MAX_BODY)
+@api_spec("人工变更潜客阶段", body=StageChange, response=StageChanged, errors=(404, 409), tags=("scores",))
 async def change_stage(request: web.Request) -> web.Response:
     """A person moves a lead: {"to", "reason", "actor"?: "sdr"|"sales"}. Who moved it is the authenticated user
     (their username is the transition's actor_id); a body ``actor_id`` is refused, never believed."""
-    body = await _body(request)
+    body = await parse_body(request, StageChange)
     async with request.app[SESSIONS]() as session, session.begin():
         lead = await lead_from_path(request, session, "stage", lock=True)
         user = await authorize_lead(request, session, LEAD_STAGE, lead)
         capacity = _capacity(request, body, lead)
         try:
-            move = transition(lead.stage, body["to"], capacity, body["reason"], user.label)
+            move = transition(lead.stage, body.to, capacity, body.reason, user.label)
         except TransitionRefused as exc:
             raise ApiError(409, "transition_refused", str(exc)) from exc
         before = {"stage": lead.stage}
@@ -127,8 +206,8 @@ async def change_stage(request: web.Request) -> web.Response:
                     after={"stage": lead.stage, "actor": capacity, "reason": move.reason}, session=session)
         latest = await latest_transition(session, lead.id)
         assert latest is not None  # apply_transition has just written one
-        payload = {"lead_id": lead.id, "stage": lead.stage, "transition": transition_json(latest)}
-    return json_response(payload)
+        payload = StageChanged(lead_id=lead.id, stage=lead.stage, transition=Transition.of(latest))
+    return respond(payload)
 
 
 def add_routes(app: web.Application) -> None:

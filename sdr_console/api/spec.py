@@ -28,6 +28,7 @@ from leads.content import bad_text
 M = TypeVar("M", bound=BaseModel)
 H = TypeVar("H", bound=Callable[..., Awaitable[web.StreamResponse]])
 SPEC_MARK = "__api_spec__"
+CONSOLE, PUBLIC, MINI_PROGRAM = "console", "public", "mini_program"
 
 
 class RequestModel(BaseModel):
@@ -43,7 +44,9 @@ class QueryModel(BaseModel):
 
 
 class ResponseModel(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """An answer: built by field name, sent by alias (``from`` is a Python keyword)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
 
 def _clean_text(value: str) -> str:
@@ -66,12 +69,15 @@ class Spec:
     errors: tuple[int, ...] = ()  # the 4xx statuses it answers besides 401/403 (the one error shape)
     content_type: str = "application/json"  # of the successful answer (text/csv for an export)
     tags: tuple[str, ...] = field(default=())
+    auth: str = CONSOLE  # who may call: CONSOLE (bearer token or console session), PUBLIC, or MINI_PROGRAM
+    also: tuple[int, ...] = ()  # other statuses answered with the response model (/healthz's 503)
 
 
 def api_spec(summary: str, *, body: type[BaseModel] | None = None, query: type[BaseModel] | None = None,
              response: type[BaseModel] | None = None, status: int = 200, errors: tuple[int, ...] = (),
-             content_type: str = "application/json", tags: tuple[str, ...] = ()) -> Callable[[H], H]:
-    spec = Spec(summary, body, query, response, status, errors, content_type, tags)
+             content_type: str = "application/json", tags: tuple[str, ...] = (),
+             auth: str = CONSOLE, also: tuple[int, ...] = ()) -> Callable[[H], H]:
+    spec = Spec(summary, body, query, response, status, errors, content_type, tags, auth, also)
 
     def mark(handler: H) -> H:
         setattr(handler, SPEC_MARK, spec)
@@ -110,6 +116,19 @@ def _is_list(annotation: Any) -> bool:
     return origin is list or origin is tuple
 
 
+def _is_int(annotation: Any) -> bool:
+    origin = typing.get_origin(annotation)
+    if origin is typing.Union or origin is types.UnionType or origin is list or origin is Annotated:
+        return any(_is_int(a) for a in typing.get_args(annotation))
+    return annotation is int
+
+
+def _ascii_digits(values: list[str]) -> bool:
+    # pydantic, like int(), reads "1.0", "٣", " 5" and "+5" as integers: a query integer is ASCII digits only
+    # (bot/web/params.py's rule, which the hostile corpus holds every endpoint to).
+    return all(v.isascii() and v.isdigit() for v in values)
+
+
 def parse_query(request: web.Request, model: type[M]) -> M:
     """The query string validated by ``model``; a list field takes the parameter repeated (``?stage=a&stage=b``).
     An empty value counts as absent (an untouched form field)."""
@@ -119,6 +138,9 @@ def parse_query(request: web.Request, model: type[M]) -> M:
         values = [v for v in request.query.getall(key, []) if v != ""]
         if not values:
             continue
+        if _is_int(info.annotation) and not _ascii_digits(values):
+            raise ApiError(400, "bad_parameter", f"参数 {key[:60]} 无效：须为整数（ASCII 数字）",
+                           errors=[{"field": key[:60], "message": "须为整数"}])
         raw[name] = values if _is_list(info.annotation) else values[-1]
     try:
         return model.model_validate(raw)
@@ -128,4 +150,4 @@ def parse_query(request: web.Request, model: type[M]) -> M:
 
 def respond(body: BaseModel, status: int = 200) -> web.Response:
     """The answer, serialised by its model (the same one the OpenAPI document describes)."""
-    return json_response(body.model_dump(mode="json"), status=status)
+    return json_response(body.model_dump(mode="json", by_alias=True), status=status)

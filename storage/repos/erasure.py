@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leads.identity import MP_OPENID, IdentityKey
 from storage.models import (
+    AuditEntry,
     DuplicateSuggestion,
     Handoff,
     Identity,
@@ -34,6 +35,7 @@ from storage.models import (
     SubmissionKey,
     Touchpoint,
 )
+from storage.repos.lead_history import PROFILE_EDIT
 from storage.repos.tombstones import Hasher, bury
 
 ERASED = "erased"
@@ -87,6 +89,10 @@ async def _erase_messages(session: AsyncSession, ids: list[int], now: datetime) 
     # People's notes and task titles can quote the person: they go; that a note or task existed stays.
     await session.execute(update(LeadNote).where(LeadNote.lead_id.in_(ids)).values(body=""))
     await session.execute(update(LeadTask).where(LeadTask.lead_id.in_(ids)).values(title=""))
+    # The profile history (the 360) is audit entries holding the edited values: that an edit happened stays.
+    await session.execute(update(AuditEntry).where(
+        AuditEntry.target_kind == "lead", AuditEntry.target_id.in_([str(i) for i in ids]),
+        AuditEntry.action == PROFILE_EDIT).values(before=None, after={"erased": True}))
 
 
 async def _erase_identity_values(session: AsyncSession, ids: list[int], values: list[str], now: datetime) -> None:

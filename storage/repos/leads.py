@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from leads.events import DomainEvents
 from leads.identity import PHONE, IdentityKey, KnownLead, ResolutionPlan, plan_resolution
+from leads.lead_filters import LeadFilter, classify_query
 from leads.scoring import ScoreEvent, ScoreModel
 from leads.sources import Source
 from storage.models import (
@@ -27,6 +28,7 @@ from storage.models import (
 )
 from storage.repos.duplicates import record_suggestion
 from storage.repos.events import EventTx
+from storage.repos.lead_search import lead_page
 from storage.repos.merges import LeadMerges
 from storage.repos.scores import LeadScorer
 from storage.tx import Retry
@@ -181,19 +183,11 @@ class LeadRepository:
 
 async def search_leads(session: AsyncSession, q: str | None, limit: int, offset: int, *,
                        owner_ids: list[int] | None = None) -> list[Lead]:
-    """``owner_ids``: only leads assigned to one of these users (the caller's scope); None: every lead."""
-    stmt = select(Lead).where(Lead.merged_into_id.is_(None))
-    if owner_ids is not None:
-        stmt = stmt.where(Lead.owner_user_id.in_(owner_ids))
-    if q:
-        escaped = q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        pattern = f"%{escaped}%"
-        stmt = stmt.where(or_(
-            Lead.display_name.ilike(pattern, escape="\\"),
-            Lead.id.in_(select(Identity.lead_id).where(Identity.value.ilike(pattern, escape="\\"))),
-        ))
-    stmt = stmt.order_by(Lead.last_activity_at.desc(), Lead.id.desc()).limit(limit).offset(offset)
-    return list((await session.execute(stmt)).scalars())
+    """Live leads matching the search box ``q`` (its shape decides: leads/lead_filters.py classify_query), most
+    recently active first. ``owner_ids``: only leads assigned to one of these users; None: every lead."""
+    search = classify_query(q) if q else None
+    rows, _ = await lead_page(session, LeadFilter(search=search), owner_ids, limit, offset)
+    return [row.lead for row in rows]
 
 
 async def lead_detail(session: AsyncSession, lead_id: int) -> dict[str, list[Any]]:

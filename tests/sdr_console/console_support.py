@@ -3,20 +3,20 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from functools import cache
 from http.cookies import SimpleCookie
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.keys import SESSIONS
 from bot.people.passwords import hash_password
-from leads.identity import OA_OPENID, IdentityKey
+from leads.identity import OA_OPENID, WECOM_EXTERNAL, IdentityKey
 from sdr_console.web.sessions import COOKIE_NAME
 from storage.db import session_factory
-from storage.models import AuditEntry, Handoff, Lead, User, utcnow
+from storage.models import AuditEntry, Handoff, Identity, Lead, User, utcnow
 from storage.repos.api_tokens import issue_token
 from storage.repos.leads import LeadRepository
 from storage.repos.teams import add_team, set_member, team_by_name
@@ -124,3 +124,42 @@ async def seed_leads(engine: AsyncEngine, stages: dict[str, int], *, open_handof
         session.add_all([Handoff(lead_id=leads[0].id, reason="no_intent", message=f"问题 {i}", status="open")
                          for i in range(open_handoffs)])
         return [lead.id for lead in leads]
+
+
+async def make_handoff(client: Client, lead_id: int, message: str = "你们支持私有化部署吗？", *,
+                       last_oa_hours_ago: float | None = 1.0, wecom: tuple[str, str] | None = None) -> int:
+    """An open hand-off question on ``lead_id``; the lead's last own OA action ``last_oa_hours_ago`` hours ago
+    (None: never). ``wecom``: (external_userid, owning member's userid) makes it a WeCom contact instead."""
+    async with client.server.app[SESSIONS]() as session, session.begin():
+        lead = await session.get(Lead, lead_id)
+        assert lead is not None
+        lead.oa_last_interaction_at = (None if last_oa_hours_ago is None
+                                       else utcnow() - timedelta(hours=last_oa_hours_ago))
+        if wecom is not None:
+            await session.execute(delete(Identity).where(Identity.lead_id == lead_id))  # reachable by WeCom only
+            session.add(Identity(lead_id=lead_id, kind=WECOM_EXTERNAL, app="corp", value=wecom[0], verified=True))
+            lead.profile = {**(lead.profile or {}), "wecom_owner": wecom[1]}
+        handoff = Handoff(lead_id=lead_id, reason="no_intent", message=message, status="open")
+        session.add(handoff)
+        await session.flush()
+        return handoff.id
+
+
+async def listed_lead(client: Client, name: str | None, *, owner: int | None = None, stage: str = "lead",
+                      company: str | None = None, phone: str | None = None, tags: tuple[str, ...] = (),
+                      score: tuple[float, float, str] | None = None) -> int:
+    """A lead as the lead list shows it: a company in its profile, a phone identity, tags and a score."""
+    from storage.models import Identity, LeadScore, LeadTag  # noqa: PLC0415 (keeps this helper self-contained)
+
+    async with client.server.app[SESSIONS]() as session, session.begin():
+        profile = {"company": company} if company else {}
+        lead = Lead(display_name=name, stage=stage, owner_user_id=owner, profile=profile)
+        session.add(lead)
+        await session.flush()
+        if phone:
+            session.add(Identity(lead_id=lead.id, kind="phone", app="", value=phone, verified=True))
+        session.add_all([LeadTag(lead_id=lead.id, tag=tag) for tag in tags])
+        if score:
+            session.add(LeadScore(lead_id=lead.id, ability=score[0], motivation=score[1], quadrant=score[2],
+                                  rules="test", state={}, scored_at=utcnow()))
+        return lead.id

@@ -35,7 +35,7 @@ from tests.support.calls import AUTH
 HASH = hash_password(PASSWORD)  # once: hashing is slow on purpose
 CALLERS = (*access.ROLES, "service")  # "service": a configured api.tokens token, an admin without a user
 # /api/ routes that are not behind the bearer token, each with its own authentication (the mini program's login).
-PUBLIC_API = re.compile(r"^/api/(mp/|openapi\.json$)")
+PUBLIC_API = re.compile(r"^/api/(mp/|openapi\.json$|docs$)")  # docs: the page over the public document
 CONSOLE_OPEN = {LOGIN_PATH, "/console/logout"}  # signing in and out: for everyone, tested in test_console_sessions
 LEAD_PARAMS = {"lead_id", "handoff_id"}  # path parameters that name a lead (or something of one lead)
 MISSING_ID = "999999999"
@@ -46,6 +46,9 @@ BODIES: dict[tuple[str, str], Any] = {
     ("POST", "/api/leads/{lead_id}/notes"): {"body": "矩阵测试"},
     ("POST", "/api/leads/{lead_id}/tasks"): {"title": "矩阵测试"},
     ("POST", "/api/leads/{lead_id}/tags"): {"add": ["矩阵"]},
+    ("PATCH", "/api/leads/{lead_id}/profile"): {"city": "矩阵"},
+    ("POST", "/api/saved-filters"): {"name": "矩阵测试", "query": "stage=mql"},
+    ("POST", "/api/handoffs/{handoff_id}/reply"): {"text": "矩阵测试"},
 }
 
 

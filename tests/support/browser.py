@@ -14,7 +14,8 @@ import pytest
 from tests.support.backends import IN_CI
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+# --lang: form controls (date pickers) follow the browser process language, as on a Chinese user's machine.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--lang=zh-CN"]
 
 
 def _unavailable(message: str) -> None:

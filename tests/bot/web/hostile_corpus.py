@@ -426,7 +426,8 @@ def page_cases() -> list[Case]:
 
 def console_get_cases() -> list[Case]:
     cases: list[Case] = []
-    lists = {"/api/leads": ("limit", "offset"), "/api/handoffs": ("limit", "offset", "status"),
+    lists = {"/api/leads": ("limit", "offset", "stage", "owner", "team", "created_to", "sort"),
+             "/api/handoffs": ("limit", "offset", "status", "mine"),
              "/api/outbox": ("limit", "offset", "status", "method", "lead_id"),
              "/api/duplicates": ("limit", "offset", "status")}
     for path, params in lists.items():
@@ -447,6 +448,12 @@ def console_get_cases() -> list[Case]:
     health = ("GET", "/healthz")
     cases += [Case(health, "junk query", b"/healthz?x=%FF%00", auth="none"),
               Case(health, "a body on GET", b"/healthz", b"x" * (SERVER_LIMIT + 1), auth="none")]
+    for route in (("GET", "/api/openapi.json"), ("GET", "/api/docs")):  # public: the API's description only
+        target = route[1].encode()
+        cases += [Case(route, "junk query", target + b"?x=%FF%00", auth="none"),
+                  Case(route, "a body on GET", target, b"x" * (SERVER_LIMIT + 1), auth="none"),
+                  Case(route, "forged session cookie", target + b"?x=1", auth="none", expect="ok",
+                       headers=((b"Cookie", b"lr_console=\xff" + b"a" * 500),))]
     return cases
 
 
@@ -657,6 +664,93 @@ def lead_work_cases() -> list[Case]:
     return cases + gets + heads(gets)
 
 
+SAVED_FILTER_BODIES = {
+    "name missing": {"query": ""}, "name empty": {"name": "", "query": ""}, "name 61 characters": {"name": "n" * 61,
+    "query": ""}, "name NUL": {"name": "a\u0000", "query": ""}, "name a number": {"name": 1, "query": ""},
+    "query missing": {"name": "x"}, "query an unknown stage": {"name": "x", "query": "stage=nope"},
+    "query superscript limit": {"name": "x", "query": "limit=%C2%B2"}, "query a list": {"name": "x", "query": [1]},
+    "query values not text": {"name": "x", "query": {"team": 1}}, "query 2001 characters": {"name": "x",
+    "query": "q=" + "x" * 1999}, "unknown field": {"name": "x", "query": "", "user_id": 1},
+}
+
+
+def lead_list_cases() -> list[Case]:
+    """Saved filters (sdr_console/api/saved_filters.py) and the list page (the list and export are in
+    console_get_cases)."""
+    saved, delete, page = ("POST", "/api/saved-filters"), ("DELETE", "/api/saved-filters/{filter_id}"), \
+        ("GET", "/console/leads")
+    gets = auth_cases(("GET", "/api/saved-filters"), b"/api/saved-filters")
+    export = ("GET", "/api/leads/export.csv")  # a harmless query exports (and audits): only the refused ones here
+    gets += [c for c in query_cases(export, b"/api/leads/export.csv", ("limit", "quadrant", "team", "active_from"))
+             if c.expect != "ok"] + auth_cases(export, b"/api/leads/export.csv")
+    gets += [Case(page, "invalid utf-8 query", b"/console/leads?q=%FF", auth="none", shape=False),
+             Case(page, "NUL in the query", b"/console/leads?stage=%00", auth="none", shape=False)]
+    return (gets + heads(gets) + body_cases(saved, b"/api/saved-filters", SERVER_LIMIT)
+            + json_cases(saved, b"/api/saved-filters", SAVED_FILTER_BODIES)
+            + auth_cases(saved, b"/api/saved-filters", dumps({"name": "x", "query": ""}))
+            + path_cases(delete, "/api/saved-filters/{}") + auth_cases(delete, b"/api/saved-filters/1"))
+
+
+HANDOFF_LIMIT = 16 * KIB  # sdr_console/api/handoffs.py MAX_BODY
+REPLY_BODIES = {
+    "text missing": {}, "text empty": {"text": ""}, "text blank": {"text": "  \n "},
+    "text 1001 characters": {"text": "回" * 1001}, "text a number": {"text": 5}, "text a list": {"text": ["x"]},
+    "text NUL": {"text": "a\u0000"}, "text lone surrogate": {"text": "\udfff"},
+    "mode unknown": {"text": "x", "mode": "fax"}, "mode a number": {"text": "x", "mode": 1},
+    "author given": {"text": "x", "author_user_id": 1},
+}
+
+
+def handoff_cases() -> list[Case]:
+    """Claiming and answering hand-off questions (sdr_console/api/handoffs.py) and the queue page."""
+    claim, reply = ("POST", "/api/handoffs/{handoff_id}/claim"), ("POST", "/api/handoffs/{handoff_id}/reply")
+    valid = dumps({"text": "您好"})
+    cases = (path_cases(claim, "/api/handoffs/{}/claim", b"{}") + auth_cases(claim, b"/api/handoffs/1/claim")
+             + body_cases(reply, b"/api/handoffs/99999/reply", HANDOFF_LIMIT)
+             + json_cases(reply, b"/api/handoffs/99999/reply", REPLY_BODIES)
+             + path_cases(reply, "/api/handoffs/{}/reply", valid) + auth_cases(reply, b"/api/handoffs/1/reply", valid))
+    pages = [Case(("GET", "/console/handoffs"), "invalid utf-8 query", b"/console/handoffs?tab=%FF", auth="none",
+                  shape=False),
+             Case(("GET", "/console/handoffs/list"), "NUL in the query", b"/console/handoffs/list?tab=%00",
+                  auth="none", shape=False)]
+    return cases + pages + heads(pages)
+
+
+PROFILE_LIMIT = 16 * KIB  # sdr_console/api/profile.py MAX_BODY
+LEAD_PAGES = ("", "/profile", "/score", "/stages", "/tags", "/notes", "/tasks", "/bant", "/duplicates", "/timeline")
+
+
+def lead_360_cases() -> list[Case]:
+    """The 360: its profile edit and timeline (JSON API) and its pages (HTML: not signed in, so no JSON shape)."""
+    profile = ("PATCH", "/api/leads/{lead_id}/profile")
+    valid = {"city": "杭州"}
+    bad = {"nothing": {}, "unknown field": {"phone": "13700001111"}, "owner given": {"owner_user_id": 1},
+           "choice not a code": {"industry": "互联网"}, "a number": {"company": 5}, "a list": {"company": ["a"]},
+           "101 characters": {"company": "x" * 101}, "javascript url": {"website": "javascript:alert(1)"},
+           "newline": {"display_name": "a\nb"}, "bidi override": {"city": "杭\u202e州"}, "NUL": {"city": "\u0000"},
+           "lone surrogate": {"city": "\udfff"}, "one good one bad": {"city": "杭州", "job_title": "ceo"}}
+    target = b"/api/leads/{lead}/profile"
+    cases = (body_cases(profile, target, PROFILE_LIMIT) + json_cases(profile, target, bad)
+             + path_cases(profile, "/api/leads/{}/profile", dumps(valid)) + auth_cases(profile, target, dumps(valid)))
+    timeline = ("GET", "/api/leads/{lead_id}/timeline")
+    path = b"/api/leads/{lead}/timeline"
+    gets = (query_cases(timeline, path, ("before", "limit")) + path_cases(timeline, "/api/leads/{}/timeline")
+            + auth_cases(timeline, path))
+    gets += [Case(timeline, f"cursor {name}", path + b"?before=" + value) for name, value in {
+        "garbage": b"garbage", "unknown source": b"1.x.1", "id 2^64": b"1.t.18446744073709551616",
+        "year 10000": b"253402300800000000.t.1", "61 characters": b"1" * 61, "spaces": b"1.t.1%20"}.items()]
+    pages = []
+    for suffix in LEAD_PAGES:
+        route, page = ("GET", "/console/leads/{lead_id}" + suffix), b"/console/leads/{lead}" + suffix.encode()
+        pages += [Case(route, "htmx without a session", page, auth="none", headers=((b"HX-Request", b"true"),)),
+                  Case(route, "forged session cookie", page, auth="none", headers=((b"HX-Request", b"true"),
+                                                                                   (b"Cookie", b"lr_console=\xff"))),
+                  Case(route, "raw invalid utf-8 id", b"/console/leads/\xff" + suffix.encode(), auth="none"),
+                  Case(route, "signed out, junk query", page + b"?before=%00&x=%FF", auth="none", expect="ok")]
+    pages = [replace(c, shape=False) for c in pages]
+    return cases + gets + heads(gets) + pages + heads(pages)
+
+
 def other_cases() -> list[Case]:
     """Not a route of the app: no route to cover, always run."""
     none = ("*", "")
@@ -678,4 +772,5 @@ def corpus() -> list[Case]:
     return (gets + heads(gets + pages + mp_describe) + pages + mp_describe + content_cases() + stage_cases()
             + mp_submit_cases() + mp_login_cases() + console_post_cases() + console_pages
             + heads([c for c in console_pages if c.method == "GET"]) + people_cases() + bant_cases()
-            + lead_work_cases() + other_cases())
+            + lead_work_cases() + lead_list_cases() + handoff_cases() + lead_360_cases()
+            + other_cases())

@@ -173,6 +173,18 @@ def wecom_message_send(call: Call) -> dict[str, Any]:
     return {"invaliduser": "|".join(invalid), "msgid": f"msg-{len(call.state.sent)}"}
 
 
+@endpoint("POST", "/cgi-bin/externalcontact/add_msg_template", auth="wecom", scope="contact")
+def wecom_msg_task(call: Call) -> dict[str, Any]:
+    """A message task: WeCom shows it to ``sender``, who confirms the send (the company cannot send alone)."""
+    _require(call.body, "sender", "external_userid", "text")
+    if call.state.lenient:
+        call.state.employees.add(str(call.body["sender"]))
+    if call.body["sender"] not in call.state.employees:
+        raise ApiError(81013, "user & party & tag all invalid")
+    call.state.sent.append({"kind": "wecom.msg_task", **call.body})
+    return {"fail_list": [], "msgid": f"task-{len(call.state.sent)}"}
+
+
 # ---- OAuth codes: OA web OAuth, mini-program login and phone number ------------------------------------
 
 def _app_secret(call: Call) -> str:
