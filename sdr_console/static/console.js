@@ -24,19 +24,27 @@
     return area;
   }
 
+  function toast(text, ok) {
+    var box = document.createElement("div");
+    box.className = "alert py-2 px-3 mb-2 " + (ok ? "alert-success" : "alert-danger");
+    box.setAttribute("role", ok ? "status" : "alert");
+    box.textContent = text;  // text, never markup
+    toastArea().appendChild(box);
+    setTimeout(function () { box.remove(); }, ok ? 3000 : 8000);
+  }
+
+  // For the pages' own scripts (leads.js): one way to tell the user how a call went.
+  window.LeadRelay = { toast: toast };
+
   function show(elt, text, ok) {
     var selector = elt.getAttribute("data-feedback");
     var target = selector ? document.querySelector(selector) : null;
+    if (!target) { toast(text, ok); return; }
     var box = document.createElement("div");
     box.className = "alert py-2 px-3 mb-2 " + (ok ? "alert-success" : "alert-danger");
     box.setAttribute("role", ok ? "status" : "alert");
     box.textContent = text;  // text, never markup: messages may quote what a prospect wrote
-    if (target) {
-      target.replaceChildren(box);
-    } else {
-      toastArea().appendChild(box);
-      setTimeout(function () { box.remove(); }, ok ? 3000 : 8000);
-    }
+    target.replaceChildren(box);
   }
 
   function errorText(xhr) {

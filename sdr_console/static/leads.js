@@ -10,22 +10,7 @@
     } catch (e) { return ""; }
   }
 
-  function toast(text, ok) {
-    var area = document.getElementById("lr-toasts");
-    if (!area) {
-      area = document.createElement("div");
-      area.id = "lr-toasts";
-      area.className = "lr-toasts";
-      area.setAttribute("aria-live", "polite");
-      document.body.appendChild(area);
-    }
-    var box = document.createElement("div");
-    box.className = "alert py-2 px-3 mb-2 " + (ok ? "alert-success" : "alert-danger");
-    box.setAttribute("role", ok ? "status" : "alert");
-    box.textContent = text;
-    area.appendChild(box);
-    setTimeout(function () { box.remove(); }, ok ? 3000 : 8000);
-  }
+  function toast(text, ok) { window.LeadRelay.toast(text, ok); }  // console.js
 
   function errorText(resp, body) {
     if (body && typeof body.message === "string") { return body.message; }

@@ -6,14 +6,9 @@ they must show real Chinese text (Debian's fonts-noto-cjk) in the Bootstrap layo
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
-
 from bot.keys import ENGINE
 from tests.sdr_console.console_support import PASSWORD, make_user, seed_leads
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
-
-ARTIFACTS = Path(os.environ.get("LEADRELAY_ARTIFACTS", Path(__file__).resolve().parents[1] / "artifacts")) / "console"
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, screenshots
 
 
 async def test_an_sdr_signs_in_sees_the_start_page_and_signs_out(app_client, backend, playwright_api) -> None:
@@ -22,8 +17,7 @@ async def test_an_sdr_signs_in_sees_the_start_page_and_signs_out(app_client, bac
     await make_user(engine, "chenjing", display_name="陈静", role="sdr")
     await seed_leads(engine, {"lead": 12, "mql": 3, "sal": 2, "disqualified": 1}, open_handoffs=2)
     base = str(client.make_url("")).rstrip("/")
-    shots = ARTIFACTS / backend.name
-    shots.mkdir(parents=True, exist_ok=True)
+    shots = screenshots(backend)
     async with playwright_api() as pw:
         browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True,
                                            args=CHROMIUM_ARGS)

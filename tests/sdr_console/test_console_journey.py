@@ -20,8 +20,7 @@ from bot.keys import ENGINE, SESSIONS
 from storage.models import Handoff, Identity, Lead, LeadNote, LeadTag, LeadTask, OutboxMessage
 from tests.sdr_console.console_support import PASSWORD, listed_lead, make_handoff, make_user
 from tests.sdr_console.lead_seed import seed_360
-from tests.sdr_console.test_console_browser import ARTIFACTS
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.support.browser import desktop_browser, screenshots
 
 TEMPLATE_ID = "TPL-SERVICE-REPLY"
 OTHERS = [("张伟", "星河科技有限公司", "mql"), ("李娜", "华腾智能制造", "lead"), ("刘洋", "云杉软件", "sal"),
@@ -73,122 +72,115 @@ async def test_one_sdr_works_a_day_in_the_console(app_client, backend, playwrigh
     ids = await seed(client)
     lead = ids["lead"]
     base = str(client.make_url("")).rstrip("/")
-    shots = ARTIFACTS / backend.name
-    shots.mkdir(parents=True, exist_ok=True)
-    async with playwright_api() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            context = await browser.new_context(viewport={"width": 1440, "height": 900}, locale="zh-CN",
-                                                timezone_id="Asia/Shanghai")
-            page = await context.new_page()
-            page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
-            j = Journey(page, shots)
+    shots = screenshots(backend)
+    async with desktop_browser(playwright_api) as context:
+        page = await context.new_page()
+        page.on("dialog", lambda dialog: asyncio.ensure_future(dialog.accept()))
+        j = Journey(page, shots)
 
-            # Sign in with the form.
-            await page.goto(f"{base}/console/")
-            await page.wait_for_selector("#username")
-            await page.fill("#username", "chenjing")
-            await page.fill("#password", PASSWORD)
-            await j.shot("login", full=False)
-            await page.click("button[type=submit]")
+        # Sign in with the form.
+        await page.goto(f"{base}/console/")
+        await page.wait_for_selector("#username")
+        await page.fill("#username", "chenjing")
+        await page.fill("#password", PASSWORD)
+        await j.shot("login", full=False)
+        await page.click("button[type=submit]")
 
-            # The start page.
-            await page.wait_for_selector("#stages")
-            assert page.url == f"{base}/console/"
-            assert "您好，陈静" in await page.inner_text("main")
-            assert await page.inner_text("#stat-handoffs") == "2"
-            assert await page.inner_text("#stat-total") == str(len(OTHERS) + 2)  # + 赵敏 and her duplicate
-            await j.shot("start")
+        # The start page.
+        await page.wait_for_selector("#stages")
+        assert page.url == f"{base}/console/"
+        assert "您好，陈静" in await page.inner_text("main")
+        assert await page.inner_text("#stat-handoffs") == "2"
+        assert await page.inner_text("#stat-total") == str(len(OTHERS) + 2)  # + 赵敏 and her duplicate
+        await j.shot("start")
 
-            # The lead list, then narrowed by a stage and a search.
-            await page.click("#widget-new a")
-            await page.wait_for_selector("#lead-table")
-            rows = page.locator("tr[data-lead-id]")
-            assert await rows.count() == len(OTHERS) + 2
-            await j.shot("leads")
-            await page.click("label[for=f-stage-lead]")
-            await page.click("#apply-filters")
-            await page.wait_for_url("**stage=lead**")
-            assert await rows.count() == 5  # 李娜, 陈杰, 赵磊, 赵敏 and 王芳（表单）
-            await page.fill("#f-q", "赵敏")
-            await page.click("#apply-filters")
-            await page.wait_for_url("**q=**")
-            assert await rows.count() == 1 and await page.inner_text("#lead-total") == "1"
-            assert await page.get_attribute("tr[data-lead-id]", "data-lead-id") == str(lead)
-            await j.shot("leads-filtered")
+        # The lead list, then narrowed by a stage and a search.
+        await page.click("#widget-new a")
+        await page.wait_for_selector("#lead-table")
+        rows = page.locator("tr[data-lead-id]")
+        assert await rows.count() == len(OTHERS) + 2
+        await j.shot("leads")
+        await page.click("label[for=f-stage-lead]")
+        await page.click("#apply-filters")
+        await page.wait_for_url("**stage=lead**")
+        assert await rows.count() == 5  # 李娜, 陈杰, 赵磊, 赵敏 and 王芳（表单）
+        await page.fill("#f-q", "赵敏")
+        await page.click("#apply-filters")
+        await page.wait_for_url("**q=**")
+        assert await rows.count() == 1 and await page.inner_text("#lead-total") == "1"
+        assert await page.get_attribute("tr[data-lead-id]", "data-lead-id") == str(lead)
+        await j.shot("leads-filtered")
 
-            # The lead's 360.
-            await page.click(f"tr[data-lead-id='{lead}'] a")
-            await page.wait_for_selector("#lead-360")
-            assert await page.inner_text("#lead-name") == "赵敏"
-            await j.shot("lead-360")
+        # The lead's 360.
+        await page.click(f"tr[data-lead-id='{lead}'] a")
+        await page.wait_for_selector("#lead-360")
+        assert await page.inner_text("#lead-name") == "赵敏"
+        await j.shot("lead-360")
 
-            await page.fill("#note-body", "客户关注并发人数，下周约演示。")
-            await page.click("#note-form button[type=submit]")
-            await page.wait_for_selector("#notes-list >> text=客户关注并发人数")
-            await page.fill("#tag-input", "重点客户")
-            await page.click(".lr-tag-form button[type=submit]")
-            await page.wait_for_selector("#lead-tags >> text=重点客户")
-            await page.click("#tab-tasks")
-            await page.fill("#task-title", "周五前电话回访")
-            await page.fill("#task-due", "2026-12-31T18:00")
-            await page.select_option("#task-assignee", "liuyang")
-            await page.click("#task-form button[type=submit]")
-            await page.wait_for_selector("#tasks-list >> text=周五前电话回访")
-            assert "截止 2026-12-31 18:00 · liuyang" in await page.inner_text("#tasks-list")
-            await j.shot("lead-tasks")
+        await page.fill("#note-body", "客户关注并发人数，下周约演示。")
+        await page.click("#note-form button[type=submit]")
+        await page.wait_for_selector("#notes-list >> text=客户关注并发人数")
+        await page.fill("#tag-input", "重点客户")
+        await page.click(".lr-tag-form button[type=submit]")
+        await page.wait_for_selector("#lead-tags >> text=重点客户")
+        await page.click("#tab-tasks")
+        await page.fill("#task-title", "周五前电话回访")
+        await page.fill("#task-due", "2026-12-31T18:00")
+        await page.select_option("#task-assignee", "liuyang")
+        await page.click("#task-form button[type=submit]")
+        await page.wait_for_selector("#tasks-list >> text=周五前电话回访")
+        assert "截止 2026-12-31 18:00 · liuyang" in await page.inner_text("#tasks-list")
+        await j.shot("lead-tasks")
 
-            await page.click("#tab-bant")
-            await page.select_option("#bant-budget", "100k_500k")
-            await page.select_option("#bant-authority", "decision_maker")
-            await page.fill("#bant-need", "统一招聘流程，500 人规模")
-            await page.select_option("#bant-timeline", "1_3_months")
-            await page.click("#bant-form button[type=submit]")
-            await page.wait_for_selector("#bant-complete")
-            await page.fill("#transfer-note", "客户下周安排演示")
-            await page.click("#transfer-form button[type=submit]")
-            await page.wait_for_selector("#lead-stage >> text=市场认可线索（MQL）")
-            await page.wait_for_selector("#stage-history >> text=客户下周安排演示")
-            await j.shot("lead-transferred")
+        await page.click("#tab-bant")
+        await page.select_option("#bant-budget", "100k_500k")
+        await page.select_option("#bant-authority", "decision_maker")
+        await page.fill("#bant-need", "统一招聘流程，500 人规模")
+        await page.select_option("#bant-timeline", "1_3_months")
+        await page.click("#bant-form button[type=submit]")
+        await page.wait_for_selector("#bant-complete")
+        await page.fill("#transfer-note", "客户下周安排演示")
+        await page.click("#transfer-form button[type=submit]")
+        await page.wait_for_selector("#lead-stage >> text=市场认可线索（MQL）")
+        await page.wait_for_selector("#stage-history >> text=客户下周安排演示")
+        await j.shot("lead-transferred")
 
-            # The hand-off queue, through the navbar.
-            await page.click("nav a[href='/console/handoffs']")
-            one, two = f"#handoff-{ids['inside']}", f"#handoff-{ids['outside']}"
-            await page.wait_for_selector(one)
-            assert "48 小时客服窗口剩余" in await page.inner_text(one)
-            await page.click(f"{one} button.lr-claim")
-            await page.wait_for_selector(f"{one} .lr-claimed")
-            outside_text = await page.inner_text(two)
-            assert "已超出 48 小时窗口" in outside_text and "微信不再允许发送客服消息" in outside_text
-            assert "可以改用模板消息发送" in outside_text
-            assert await page.is_visible(f"{two} button:has-text('改用模板消息发送')")
-            await page.fill(f"{one} textarea", REPLY)
-            await j.shot("handoffs")
-            await page.click(f"{one} button[type=submit]")
-            await page.wait_for_selector("#handoff-feedback .alert-success:has-text('公众号客服消息')")
-            await page.wait_for_selector(one, state="detached")
+        # The hand-off queue, through the navbar.
+        await page.click("nav a[href='/console/handoffs']")
+        one, two = f"#handoff-{ids['inside']}", f"#handoff-{ids['outside']}"
+        await page.wait_for_selector(one)
+        assert "48 小时客服窗口剩余" in await page.inner_text(one)
+        await page.click(f"{one} button.lr-claim")
+        await page.wait_for_selector(f"{one} .lr-claimed")
+        outside_text = await page.inner_text(two)
+        assert "已超出 48 小时窗口" in outside_text and "微信不再允许发送客服消息" in outside_text
+        assert "可以改用模板消息发送" in outside_text
+        assert await page.is_visible(f"{two} button:has-text('改用模板消息发送')")
+        await page.fill(f"{one} textarea", REPLY)
+        await j.shot("handoffs")
+        await page.click(f"{one} button[type=submit]")
+        await page.wait_for_selector("#handoff-feedback .alert-success:has-text('公众号客服消息')")
+        await page.wait_for_selector(one, state="detached")
 
-            await page.fill(f"{two} textarea", TEMPLATE_REPLY)
-            await page.click(f"{two} button:has-text('改用模板消息发送')")
-            await page.wait_for_selector("#handoff-feedback .alert-success:has-text('模板消息')")
-            await page.wait_for_selector(two, state="detached")
-            await page.wait_for_selector("#handoff-empty")
-            await j.shot("handoffs-answered")
-            await page.click("text=已关闭")
-            await page.wait_for_selector(one)
-            assert "已由 陈静" in await page.inner_text(one)
-            await j.shot("handoffs-closed")
+        await page.fill(f"{two} textarea", TEMPLATE_REPLY)
+        await page.click(f"{two} button:has-text('改用模板消息发送')")
+        await page.wait_for_selector("#handoff-feedback .alert-success:has-text('模板消息')")
+        await page.wait_for_selector(two, state="detached")
+        await page.wait_for_selector("#handoff-empty")
+        await j.shot("handoffs-answered")
+        await page.click("text=已关闭")
+        await page.wait_for_selector(one)
+        assert "已由 陈静" in await page.inner_text(one)
+        await j.shot("handoffs-closed")
 
-            # Back on the 360: the reply is in the timeline.
-            await page.click(f"{one} a.lr-handoff-lead")
-            await page.wait_for_selector("#lead-360")
-            await page.wait_for_selector(f".lr-timeline .lr-msg-out >> text={REPLY}")
-            meta = await page.inner_text(f".lr-msg-out:has-text('{REPLY}') .lr-meta")
-            assert meta.split(" · ")[:2] == ["陈静", "客服消息"]  # who sent it (as the navbar names them), how
-            await j.shot("lead-timeline")
-            assert j.errors == [], j.errors
-        finally:
-            await browser.close()
+        # Back on the 360: the reply is in the timeline.
+        await page.click(f"{one} a.lr-handoff-lead")
+        await page.wait_for_selector("#lead-360")
+        await page.wait_for_selector(f".lr-timeline .lr-msg-out >> text={REPLY}")
+        meta = await page.inner_text(f".lr-msg-out:has-text('{REPLY}') .lr-meta")
+        assert meta.split(" · ")[:2] == ["陈静", "客服消息"]  # who sent it (as the navbar names them), how
+        await j.shot("lead-timeline")
+        assert j.errors == [], j.errors
 
     [custom, template] = await _rows(client, OutboxMessage, author_user_id=ids["sdr"])
     assert (custom.method, custom.lead_id, custom.payload["content"]) == ("oa.custom_text", lead, REPLY)

@@ -7,18 +7,14 @@ product, Chinese text in the Bootstrap layout).
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
-from pathlib import Path
 
 from sqlalchemy import select
 
 from bot.keys import ENGINE, SESSIONS
 from storage.models import Handoff, Lead, LeadTask, OutboxMessage, utcnow
 from tests.sdr_console.console_support import PASSWORD, make_handoff, make_lead, make_user, seed_leads
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
-
-ARTIFACTS = Path(os.environ.get("LEADRELAY_ARTIFACTS", Path(__file__).resolve().parents[1] / "artifacts")) / "console"
+from tests.support.browser import desktop_browser, screenshots
 
 
 async def seed(client, user_id: int) -> tuple[int, int, int]:
@@ -46,53 +42,47 @@ async def test_an_sdr_answers_the_queue_in_a_browser(app_client, backend, playwr
     user_id = await make_user(client.server.app[ENGINE], "chenjing", display_name="陈静", role="sdr")
     inside, outside, inside_lead = await seed(client, user_id)
     base = str(client.make_url("")).rstrip("/")
-    shots = ARTIFACTS / backend.name
-    shots.mkdir(parents=True, exist_ok=True)
-    async with playwright_api() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            context = await browser.new_context(viewport={"width": 1280, "height": 900}, locale="zh-CN")
-            page = await context.new_page()
-            errors: list[str] = []
-            page.on("console", lambda msg: errors.append(msg.text)
-                    if msg.type == "error" and not msg.text.startswith("Failed to load resource") else None)
-            await page.goto(f"{base}/console/login")
-            await page.fill("#username", "chenjing")
-            await page.fill("#password", PASSWORD)
-            await page.click("button[type=submit]")
-            await page.wait_for_selector("#stages")
-            assert await page.inner_text("#stat-handoffs") == "3" and await page.inner_text("#stat-tasks") == "2"
-            assert "电话回访：确认部署方式" in await page.inner_text("#my-tasks")
-            await page.screenshot(path=str(shots / "start.png"), full_page=True)
+    shots = screenshots(backend)
+    async with desktop_browser(playwright_api, viewport={"width": 1280, "height": 900}) as context:
+        page = await context.new_page()
+        errors: list[str] = []
+        page.on("console", lambda msg: errors.append(msg.text)
+                if msg.type == "error" and not msg.text.startswith("Failed to load resource") else None)
+        await page.goto(f"{base}/console/login")
+        await page.fill("#username", "chenjing")
+        await page.fill("#password", PASSWORD)
+        await page.click("button[type=submit]")
+        await page.wait_for_selector("#stages")
+        assert await page.inner_text("#stat-handoffs") == "3" and await page.inner_text("#stat-tasks") == "2"
+        assert "电话回访：确认部署方式" in await page.inner_text("#my-tasks")
+        await page.screenshot(path=str(shots / "start.png"), full_page=True)
 
-            await page.click("#widget-handoffs a")
-            await page.wait_for_selector(f"#handoff-{inside}")
-            one, two = f"#handoff-{inside}", f"#handoff-{outside}"
-            assert "48 小时客服窗口剩余" in await page.inner_text(one)
-            await page.click(f"{one} button.lr-claim")
-            await page.wait_for_selector(f"{one} .lr-claimed")
-            assert "我已认领" in await page.inner_text(f"{one} .lr-claimed")
-            outside_text = await page.inner_text(two)
-            assert "已超出 48 小时窗口" in outside_text and "微信不再允许发送客服消息" in outside_text
-            assert await page.is_visible(f"{two} button:has-text('改用模板消息发送')")
-            await page.fill(f"{one} textarea", "支持的，标准部署两周内可上线，稍后发您方案。")
-            await page.screenshot(path=str(shots / "handoffs.png"), full_page=True)
+        await page.click("#widget-handoffs a")
+        await page.wait_for_selector(f"#handoff-{inside}")
+        one, two = f"#handoff-{inside}", f"#handoff-{outside}"
+        assert "48 小时客服窗口剩余" in await page.inner_text(one)
+        await page.click(f"{one} button.lr-claim")
+        await page.wait_for_selector(f"{one} .lr-claimed")
+        assert "我已认领" in await page.inner_text(f"{one} .lr-claimed")
+        outside_text = await page.inner_text(two)
+        assert "已超出 48 小时窗口" in outside_text and "微信不再允许发送客服消息" in outside_text
+        assert await page.is_visible(f"{two} button:has-text('改用模板消息发送')")
+        await page.fill(f"{one} textarea", "支持的，标准部署两周内可上线，稍后发您方案。")
+        await page.screenshot(path=str(shots / "handoffs.png"), full_page=True)
 
-            await page.click(f"{one} button[type=submit]")
-            await page.wait_for_selector("#handoff-feedback .alert-success:has-text('公众号客服消息')")
-            await page.wait_for_selector(one, state="detached")  # answered: gone from 待处理
+        await page.click(f"{one} button[type=submit]")
+        await page.wait_for_selector("#handoff-feedback .alert-success:has-text('公众号客服消息')")
+        await page.wait_for_selector(one, state="detached")  # answered: gone from 待处理
 
-            await page.fill(f"{two} textarea", "可以开具专票，请把开票信息发给我们。")
-            await page.click(f"{two} button:has-text('改用模板消息发送')")
-            await page.wait_for_selector("#handoff-feedback .alert-success:has-text('模板消息')")
-            await page.wait_for_selector(two, state="detached")
-            await page.click("text=已关闭")
-            await page.wait_for_selector(f"#handoff-{inside}")
-            assert "已由 陈静" in await page.inner_text(f"#handoff-{inside}")
-            await page.screenshot(path=str(shots / "handoffs-closed.png"), full_page=True)
-            assert errors == []
-        finally:
-            await browser.close()
+        await page.fill(f"{two} textarea", "可以开具专票，请把开票信息发给我们。")
+        await page.click(f"{two} button:has-text('改用模板消息发送')")
+        await page.wait_for_selector("#handoff-feedback .alert-success:has-text('模板消息')")
+        await page.wait_for_selector(two, state="detached")
+        await page.click("text=已关闭")
+        await page.wait_for_selector(f"#handoff-{inside}")
+        assert "已由 陈静" in await page.inner_text(f"#handoff-{inside}")
+        await page.screenshot(path=str(shots / "handoffs-closed.png"), full_page=True)
+        assert errors == []
 
     async with client.server.app[SESSIONS]() as session:
         rows = list((await session.execute(select(OutboxMessage).order_by(OutboxMessage.id))).scalars())

@@ -3,9 +3,7 @@
 
 from __future__ import annotations
 
-import os
 import re
-from pathlib import Path
 
 import pytest
 from aiohttp import web
@@ -14,9 +12,7 @@ from jsonschema.validators import validator_for
 from schemathesis.specs.openapi.definitions import OPENAPI_31
 
 from sdr_console.api.openapi import api_routes, build_document, path_params, route_spec
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
-
-ARTIFACTS = Path(os.environ.get("LEADRELAY_ARTIFACTS", Path(__file__).resolve().parents[1] / "artifacts")) / "console"
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, screenshots
 
 
 @pytest.fixture
@@ -121,8 +117,7 @@ async def test_the_docs_page_renders_with_local_assets_only(client) -> None:
 async def test_the_docs_page_shows_every_operation_in_a_browser(client, backend, playwright_api) -> None:
     """Swagger UI runs under the page's CSP (scripts from our origin only) and lists the API's operations."""
     base = str(client.make_url("")).rstrip("/")
-    shots = ARTIFACTS / backend.name
-    shots.mkdir(parents=True, exist_ok=True)
+    shots = screenshots(backend)
     doc = await fetch_document(client)
     operations = sum(len(ops) for ops in doc["paths"].values())
     async with playwright_api() as pw:

@@ -35,8 +35,7 @@ from tests.sdr_console.console_support import (
     user_with_token,
 )
 from tests.sdr_console.lead_seed import seed_360
-from tests.sdr_console.test_console_browser import ARTIFACTS
-from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.support.browser import desktop_browser, screenshots
 
 SCRIPT = "<script>window.__xss=1</script>"
 IMG = '<img src=x onerror="window.__xss=1">'
@@ -98,50 +97,43 @@ async def test_hostile_text_is_only_text_in_the_browser(app_client, backend, pla
     lead = seeded["lead"]
     base = str(client.make_url("")).rstrip("/")
     problems: list[str] = []
-    async with playwright_api() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            context = await browser.new_context(viewport={"width": 1440, "height": 900}, locale="zh-CN",
-                                                bypass_csp=True)
-            page = await context.new_page()
-            await page.goto(f"{base}{LOGIN_PATH}")
-            await page.fill("#username", "chenjing")
-            await page.fill("#password", TOKEN_PASSWORD)
-            await page.click("button[type=submit]")
-            await page.wait_for_selector("#stages")
+    async with desktop_browser(playwright_api, bypass_csp=True) as context:
+        page = await context.new_page()
+        await page.goto(f"{base}{LOGIN_PATH}")
+        await page.fill("#username", "chenjing")
+        await page.fill("#password", TOKEN_PASSWORD)
+        await page.click("button[type=submit]")
+        await page.wait_for_selector("#stages")
 
-            async def check(where: str, shows: bool) -> None:
-                found = await page.evaluate(DOM_CHECK)
-                if found["xss"] != "undefined" or found["scripts"] or found["imgs"]:
-                    problems.append(f"{where}: injected {found}")
-                if shows and PAYLOAD not in found["text"]:
-                    problems.append(f"{where}: the literal text is not shown")
+        async def check(where: str, shows: bool) -> None:
+            found = await page.evaluate(DOM_CHECK)
+            if found["xss"] != "undefined" or found["scripts"] or found["imgs"]:
+                problems.append(f"{where}: injected {found}")
+            if shows and PAYLOAD not in found["text"]:
+                problems.append(f"{where}: the literal text is not shown")
 
-            for path, shows in pages(lead):
-                response = await page.goto(f"{base}{path}")
-                assert response is not None and response.status == 200, path
-                await page.wait_for_load_state("networkidle")
-                await check(path, shows)
-
-            # The 360 after htmx re-fetched every section and loaded each tab and disclosure.
-            await page.goto(f"{base}/console/leads/{lead}")
-            await page.evaluate("document.querySelectorAll('[hx-trigger=refresh]')"
-                                ".forEach(e => htmx.trigger(e, 'refresh'))")
+        for path, shows in pages(lead):
+            response = await page.goto(f"{base}{path}")
+            assert response is not None and response.status == 200, path
             await page.wait_for_load_state("networkidle")
-            for tab in ("#tab-tasks", "#tab-bant", "#tab-notes"):
-                await page.click(tab)
-            await page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
-            await check("360 after refresh", True)
-            shots = ARTIFACTS / backend.name
-            shots.mkdir(parents=True, exist_ok=True)
-            await page.screenshot(path=str(shots / "xss-360.png"), full_page=True)
-            assert await page.input_value("#pf-company") == PAYLOAD  # the edit form holds it as a value
-            # The saved filter's name is an <option>, not markup.
-            await page.goto(f"{base}/console/leads")
-            assert IMG in await page.inner_text("#saved-filter-select")
-            await check("saved filters", True)
-        finally:
-            await browser.close()
+            await check(path, shows)
+
+        # The 360 after htmx re-fetched every section and loaded each tab and disclosure.
+        await page.goto(f"{base}/console/leads/{lead}")
+        await page.evaluate("document.querySelectorAll('[hx-trigger=refresh]')"
+                            ".forEach(e => htmx.trigger(e, 'refresh'))")
+        await page.wait_for_load_state("networkidle")
+        for tab in ("#tab-tasks", "#tab-bant", "#tab-notes"):
+            await page.click(tab)
+        await page.evaluate("document.querySelectorAll('details').forEach(d => d.open = true)")
+        await check("360 after refresh", True)
+        shots = screenshots(backend)
+        await page.screenshot(path=str(shots / "xss-360.png"), full_page=True)
+        assert await page.input_value("#pf-company") == PAYLOAD  # the edit form holds it as a value
+        # The saved filter's name is an <option>, not markup.
+        await page.goto(f"{base}/console/leads")
+        assert IMG in await page.inner_text("#saved-filter-select")
+        await check("saved filters", True)
     assert problems == [], problems
 
 

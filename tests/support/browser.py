@@ -7,6 +7,9 @@ may skip them.
 from __future__ import annotations
 
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,8 +17,7 @@ import pytest
 from tests.support.backends import IN_CI
 
 CHROMIUM = "/usr/bin/chromium"
-# --lang: form controls (date pickers) follow the browser process language, as on a Chinese user's machine.
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--lang=zh-CN"]
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking"]
 
 
 def _unavailable(message: str) -> None:
@@ -33,3 +35,27 @@ def playwright_api() -> Any:
     except ImportError as exc:
         _unavailable(f"playwright is not installed: {exc}")
     return async_playwright
+
+
+# The console's users: a desktop browser in Chinese, on Beijing time.
+DESKTOP = {"viewport": {"width": 1440, "height": 900}, "locale": "zh-CN", "timezone_id": "Asia/Shanghai"}
+
+
+@asynccontextmanager
+async def desktop_browser(playwright_api: Any, **options: Any) -> AsyncIterator[Any]:
+    """A fresh Chromium context as DESKTOP (``options`` add to or override Playwright's ``new_context``
+    arguments), the browser closed afterwards."""
+    async with playwright_api() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield await browser.new_context(**{**DESKTOP, **options})
+        finally:
+            await browser.close()
+
+
+def screenshots(backend: Any) -> Path:
+    """Where a console browser test writes its screenshots (ignored by git; look at them)."""
+    root = Path(os.environ.get("LEADRELAY_ARTIFACTS", Path(__file__).resolve().parents[1] / "artifacts"))
+    shots = root / "console" / backend.name
+    shots.mkdir(parents=True, exist_ok=True)
+    return shots
