@@ -10,7 +10,7 @@ from pydantic import AfterValidator, Field
 from bot.keys import SESSIONS
 from leads.access import AUDIT_READ
 from sdr_console.api.auth import requires
-from sdr_console.api.models import Timestamp, ascii_int
+from sdr_console.api.models import Timestamp
 from sdr_console.api.spec import QueryModel, ResponseModel, api_spec, parse_query, respond
 from storage.models import AuditEntry
 from storage.repos import audit as audit_repo
@@ -27,13 +27,13 @@ def _short(max_len: int, what: str) -> Any:
 
 
 class AuditQuery(QueryModel):
-    actor_user_id: Annotated[int, Field(ge=1, le=2**62), ascii_int] | None = Field(None, description="操作人用户 id")
+    actor_user_id: Annotated[int, Field(ge=1, le=2**62)] | None = Field(None, description="操作人用户 id")
     action: _short(64, "动作") | None = None  # type: ignore[valid-type]
     target_kind: _short(32, "对象类型") | None = None  # type: ignore[valid-type]
     target_id: _short(64, "对象 id") | None = None  # type: ignore[valid-type]
     outcome: Literal[audit_repo.OK, audit_repo.DENIED] | None = Field(None, description="结果")  # type: ignore[valid-type]
-    limit: Annotated[int, Field(ge=1, le=500), ascii_int] = 50
-    offset: Annotated[int, Field(ge=0, le=10**9), ascii_int] = 0
+    limit: Annotated[int, Field(ge=1, le=500)] = 50
+    offset: Annotated[int, Field(ge=0, le=10**9)] = 0
 
 
 class AuditRow(ResponseModel):

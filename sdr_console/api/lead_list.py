@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from aiohttp import web
 from multidict import MultiDict, MultiDictProxy
-from pydantic import BeforeValidator, Field, ValidationError
+from pydantic import BeforeValidator, Field
 
 from bot.keys import SESSIONS
 from bot.web.errors import ApiError
@@ -33,7 +33,7 @@ from leads.scoring_rules import QUADRANTS
 from sdr_console.api.auth import lead_action, require_token
 from sdr_console.api.scoping import owner_filter
 from sdr_console.api.serialize import MAX_LIMIT, iso
-from sdr_console.api.spec import QueryModel, ResponseModel, Text, api_spec, parse_query, respond
+from sdr_console.api.spec import QueryModel, ResponseModel, Text, api_spec, parse_query, respond, validate_query
 from storage.repos.lead_search import ListedLead, count_capped, lead_page
 
 MAX_Q = 200  # longer search input is cut, not refused: it is typed by hand
@@ -59,7 +59,7 @@ def _owner(value: Any) -> Any:
     return value
 
 
-Id = Annotated[int, _ascii(_INT, "正整数"), Field(ge=1)]
+Id = Annotated[int, Field(ge=1, le=2**62)]  # ASCII digits: parse_query checks every int field
 Score = Annotated[float, _ascii(_NUMBER, "数字"), Field(ge=-1_000_000, le=1_000_000)]
 # Bounded: the first and last days Python can turn into UTC instants at Beijing's offset (0001-01-01 and
 # 9999-12-31 overflow), and no lead is older than 1970.
@@ -92,8 +92,8 @@ class LeadListQuery(QueryModel):
     sort: Literal["last_activity_at", "created_at", "display_name", "stage", "ability", "motivation"] = \
         "last_activity_at"
     order: Literal["desc", "asc"] = "desc"
-    limit: Annotated[int, _ascii(_INT, "整数"), Field(ge=1, le=MAX_LIMIT)] = 50
-    offset: Annotated[int, _ascii(_INT, "整数"), Field(ge=0, le=10_000_000)] = 0
+    limit: Annotated[int, Field(ge=1, le=MAX_LIMIT)] = 50
+    offset: Annotated[int, Field(ge=0, le=10_000_000)] = 0
 
     def to_filter(self) -> LeadFilter:
         return LeadFilter(
@@ -128,21 +128,7 @@ def query_from(values: Mapping[str, Any] | MultiDictProxy[str]) -> LeadListQuery
             if not isinstance(item, str):
                 raise ApiError(400, "bad_parameter", f"参数 {str(key)[:60]} 无效：应为文本")
             multi.add(key, item)
-    raw: dict[str, Any] = {}
-    for name, info in LeadListQuery.model_fields.items():
-        found = [v for v in multi.getall(name, []) if v != ""]
-        if found:
-            raw[name] = found if typing_is_list(info.annotation) else found[-1]
-    try:
-        return LeadListQuery.model_validate(raw)
-    except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])[:60]
-        raise ApiError(400, "bad_parameter", f"参数 {where} 无效：{first['msg'][:200]}") from exc
-
-
-def typing_is_list(annotation: Any) -> bool:
-    return getattr(annotation, "__origin__", None) is list
+    return validate_query(multi, LeadListQuery)
 
 
 class LeadItem(ResponseModel):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from pydantic import BeforeValidator, Field
+from pydantic import Field
 
 from sdr_console.api.serialize import iso, lead_summary, transition_json
 from sdr_console.api.spec import QueryModel, ResponseModel
@@ -17,16 +17,9 @@ from storage.models import Lead, StageTransition
 Timestamp = Annotated[str, Field(json_schema_extra={"format": "date-time"})]
 
 
-def _ascii_int(raw: Any) -> Any:
-    """Query integers are ASCII digits only (bot/web/params.py): not "²", "٣", " 5" or "+5", which int() takes."""
-    if isinstance(raw, str) and not (raw.isascii() and raw.isdigit() and len(raw) <= 19):
-        raise ValueError("须为 ASCII 数字")
-    return raw
-
-
-ascii_int = BeforeValidator(_ascii_int)
-Limit = Annotated[int, Field(ge=1, le=200, description="每页条数"), BeforeValidator(_ascii_int)]
-Offset = Annotated[int, Field(ge=0, le=10_000_000, description="跳过的条数"), BeforeValidator(_ascii_int)]
+# Query integers are ASCII digits only: parse_query (spec.py) checks every int field of a query model.
+Limit = Annotated[int, Field(ge=1, le=200, description="每页条数")]
+Offset = Annotated[int, Field(ge=0, le=10_000_000, description="跳过的条数")]
 JsonObject = dict[str, Any]
 
 
@@ -63,4 +56,4 @@ class Transition(ResponseModel):
         return cls.model_validate(transition_json(t))
 
 
-__all__ = ["ascii_int", "JsonObject", "LeadSummary", "Limit", "Offset", "PageQuery", "Timestamp", "Transition", "iso"]
+__all__ = ["JsonObject", "LeadSummary", "Limit", "Offset", "PageQuery", "Timestamp", "Transition", "iso"]

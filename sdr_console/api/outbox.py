@@ -15,7 +15,7 @@ from bot.keys import OUTBOX_METHODS, SESSIONS
 from bot.web.errors import ApiError
 from leads.access import OUTBOX_READ
 from sdr_console.api.auth import requires
-from sdr_console.api.models import JsonObject, PageQuery, Timestamp, ascii_int
+from sdr_console.api.models import JsonObject, PageQuery, Timestamp
 from sdr_console.api.serialize import iso
 from sdr_console.api.spec import ResponseModel, Text, api_spec, parse_query, respond
 from storage.models import OutboxMessage
@@ -25,7 +25,7 @@ from storage.repos.outbox import OUTBOX_STATUSES, list_outbox
 class OutboxQuery(PageQuery):
     status: Literal[OUTBOX_STATUSES] | None = Field(None, description="按状态筛选")  # type: ignore[valid-type]
     method: Text | None = Field(None, max_length=64, description="按发送方法筛选（本应用可用的方法之一）")
-    lead_id: Annotated[int, Field(ge=1, le=2**62), ascii_int] | None = Field(None, description="按潜客筛选")
+    lead_id: Annotated[int, Field(ge=1, le=2**62)] | None = Field(None, description="按潜客筛选")
 
 
 class OutboxRow(ResponseModel):

@@ -10,7 +10,7 @@ from pydantic import ConfigDict, Field, model_validator
 from bot.people.accounts import MAX_TEAM_NAME, AccountError, check_password, check_role, check_text, check_username
 from bot.web.errors import ApiError
 from leads.access import ROLES
-from sdr_console.api.models import Timestamp, ascii_int
+from sdr_console.api.models import Timestamp
 from sdr_console.api.spec import QueryModel, RequestModel, ResponseModel
 
 MAX_CAPACITY = 100_000
@@ -96,8 +96,8 @@ class TeamIn(_Lenient):
 
 
 class UsersQuery(QueryModel):
-    limit: Annotated[int, Field(ge=1, le=500), ascii_int] = 100
-    offset: Annotated[int, Field(ge=0, le=10**9), ascii_int] = 0
+    limit: Annotated[int, Field(ge=1, le=500)] = 100
+    offset: Annotated[int, Field(ge=0, le=10**9)] = 0
 
 
 class UserOut(ResponseModel):

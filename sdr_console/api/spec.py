@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
 
 from aiohttp import web
+from multidict import MultiMapping
 from pydantic import AfterValidator, BaseModel, ConfigDict, ValidationError
 
 from bot.web.errors import ApiError, json_response
@@ -132,10 +133,15 @@ def _ascii_digits(values: list[str]) -> bool:
 def parse_query(request: web.Request, model: type[M]) -> M:
     """The query string validated by ``model``; a list field takes the parameter repeated (``?stage=a&stage=b``).
     An empty value counts as absent (an untouched form field)."""
+    return validate_query(request.query, model)
+
+
+def validate_query(query: MultiMapping[str], model: type[M]) -> M:
+    """``parse_query`` for query-string-like values from elsewhere (a saved filter, a page's own parameters)."""
     raw: dict[str, Any] = {}
     for name, info in model.model_fields.items():
         key = info.alias or name
-        values = [v for v in request.query.getall(key, []) if v != ""]
+        values = [v for v in query.getall(key, []) if v != ""]
         if not values:
             continue
         if _is_int(info.annotation) and not _ascii_digits(values):

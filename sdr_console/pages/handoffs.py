@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from aiohttp import web
 
@@ -73,24 +74,22 @@ def _context(request: web.Request, current: SignedIn, tab: str) -> dict[str, obj
             "max_reply": MAX_REPLY, "user": current.user, "csrf": current.session.csrf}
 
 
-async def handoffs_page(request: web.Request) -> web.StreamResponse:
+async def _queue(request: web.Request, template: str, **page: Any) -> web.StreamResponse:
     current = require_user(request)
     if not may(current.user.role, HANDOFF_READ):
         return await refuse(request, current, HANDOFF_READ)
     tab = _tab(request)
     cards, counts = await _cards(request, current, tab)
-    return render(request, "handoffs.html", title="待人工回复", nav="/console/handoffs", cards=cards, counts=counts,
-                  **_context(request, current, tab))
+    return render(request, template, cards=cards, counts=counts, **page, **_context(request, current, tab))
+
+
+async def handoffs_page(request: web.Request) -> web.StreamResponse:
+    return await _queue(request, "handoffs.html", title="待人工回复", nav="/console/handoffs")
 
 
 async def handoff_list(request: web.Request) -> web.StreamResponse:
     """The list alone (htmx re-fetches it after a claim or a reply)."""
-    current = require_user(request)
-    if not may(current.user.role, HANDOFF_READ):
-        return await refuse(request, current, HANDOFF_READ)
-    tab = _tab(request)
-    cards, counts = await _cards(request, current, tab)
-    return render(request, "handoffs_list.html", cards=cards, counts=counts, **_context(request, current, tab))
+    return await _queue(request, "handoffs_list.html")
 
 
 def add_routes(app: web.Application) -> None:
