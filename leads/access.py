@@ -32,6 +32,8 @@ LEAD_ERASE = "lead.erase"
 LEAD_MERGE = "lead.merge"  # duplicate suggestions: merge / dismiss
 HANDOFF_READ = "handoff.read"
 HANDOFF_REPLY = "handoff.reply"
+LEAD_ACCEPT = "lead.accept"  # accept (SAL) or return a routed MQL: its assignee, or their team lead for them
+LEAD_ASSIGN = "lead.assign"  # reassign a lead by hand to another salesperson
 # Other actions
 CONTENT_READ = "content.read"
 CONTENT_WRITE = "content.write"
@@ -41,10 +43,14 @@ USER_WRITE = "user.write"
 TEAM_READ = "team.read"
 TEAM_WRITE = "team.write"
 AUDIT_READ = "audit.read"
+WEBHOOK_READ = "webhook.read"  # the CRM webhook delivery log
+WEBHOOK_RESEND = "webhook.resend"
+CUSTOMER_TRANSFER = "customer.transfer"  # hand a member's WeCom customers to a colleague (transfer_customer)
 
 LEAD_ACTIONS = (LEAD_READ, LEAD_EDIT, LEAD_STAGE, LEAD_TRANSFER, LEAD_EXPORT, LEAD_ERASE, LEAD_MERGE,
-                HANDOFF_READ, HANDOFF_REPLY)
-OTHER_ACTIONS = (CONTENT_READ, CONTENT_WRITE, OUTBOX_READ, USER_READ, USER_WRITE, TEAM_READ, TEAM_WRITE, AUDIT_READ)
+                HANDOFF_READ, HANDOFF_REPLY, LEAD_ACCEPT, LEAD_ASSIGN)
+OTHER_ACTIONS = (CONTENT_READ, CONTENT_WRITE, OUTBOX_READ, USER_READ, USER_WRITE, TEAM_READ, TEAM_WRITE, AUDIT_READ,
+                 WEBHOOK_READ, WEBHOOK_RESEND, CUSTOMER_TRANSFER)
 ACTIONS = LEAD_ACTIONS + OTHER_ACTIONS
 
 # The table. SDRs work the whole pool before hand-off; salespeople their own leads; team leads their team's.
@@ -52,12 +58,14 @@ RULES: dict[str, dict[str, Scope]] = {
     SDR: {LEAD_READ: ALL, LEAD_EDIT: ALL, LEAD_STAGE: ALL, LEAD_TRANSFER: ALL, LEAD_EXPORT: ALL, LEAD_MERGE: ALL,
           HANDOFF_READ: ALL, HANDOFF_REPLY: ALL, CONTENT_READ: ALL},
     SALES: {LEAD_READ: OWN, LEAD_EDIT: OWN, LEAD_STAGE: OWN, HANDOFF_READ: OWN, HANDOFF_REPLY: OWN,
-            CONTENT_READ: ALL},
+            LEAD_ACCEPT: OWN, CONTENT_READ: ALL},
     TEAM_LEAD: {LEAD_READ: TEAM, LEAD_EDIT: TEAM, LEAD_STAGE: TEAM, LEAD_TRANSFER: TEAM, LEAD_EXPORT: TEAM,
-                HANDOFF_READ: TEAM, HANDOFF_REPLY: TEAM, CONTENT_READ: ALL, TEAM_READ: ALL},
+                HANDOFF_READ: TEAM, HANDOFF_REPLY: TEAM, LEAD_ACCEPT: TEAM, LEAD_ASSIGN: TEAM, CONTENT_READ: ALL,
+                TEAM_READ: ALL},
     MANAGER: {LEAD_READ: ALL, LEAD_EDIT: ALL, LEAD_STAGE: ALL, LEAD_TRANSFER: ALL, LEAD_EXPORT: ALL,
-              LEAD_ERASE: ALL, LEAD_MERGE: ALL, HANDOFF_READ: ALL, HANDOFF_REPLY: ALL, CONTENT_READ: ALL,
-              CONTENT_WRITE: ALL, OUTBOX_READ: ALL, USER_READ: ALL, TEAM_READ: ALL, AUDIT_READ: ALL},
+              LEAD_ERASE: ALL, LEAD_MERGE: ALL, HANDOFF_READ: ALL, HANDOFF_REPLY: ALL, LEAD_ACCEPT: ALL,
+              LEAD_ASSIGN: ALL, CONTENT_READ: ALL, CONTENT_WRITE: ALL, OUTBOX_READ: ALL, USER_READ: ALL,
+              TEAM_READ: ALL, AUDIT_READ: ALL, CUSTOMER_TRANSFER: ALL},
     ADMIN: dict.fromkeys(ACTIONS, ALL),
 }
 

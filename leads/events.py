@@ -58,8 +58,44 @@ class BecameMQL:
     touchpoint_id: int | None = None
 
 
-DomainEvent = QuadrantEntered | StageChanged | BecameMQL
-EVENT_TYPES: tuple[type, ...] = (QuadrantEntered, StageChanged, BecameMQL)
+@dataclass(frozen=True, slots=True)
+class LeadAssigned:
+    """A salesperson now holds the lead's pending assignment: routed, reassigned by hand, by the SLA or because
+    the previous owner was disabled. Subscribers push the card (bot/handoff) and start the SLA timers."""
+
+    lead_id: int
+    assignment_id: int
+    user_id: int
+    rule: str  # "routing.rules[2]", "routing.default_owner", "manual", "sla.reassign", "member_disabled"
+    at: datetime
+    previous_assignment_id: int | None = None
+    previous_user_id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LeadAccepted:
+    """Sales accepted the lead (SAL): the CRM hears of it, the card shows who accepted, the SLA stops."""
+
+    lead_id: int
+    assignment_id: int
+    user_id: int  # who accepted (the assignee, or a team lead / manager acting for them)
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LeadReturned:
+    """Sales returned the lead with a reason: back to the SDR queue and nurture; the SLA stops."""
+
+    lead_id: int
+    assignment_id: int
+    user_id: int
+    reason: str  # one of handoff.return_reasons
+    text: str
+    at: datetime
+
+
+DomainEvent = QuadrantEntered | StageChanged | BecameMQL | LeadAssigned | LeadAccepted | LeadReturned
+EVENT_TYPES: tuple[type, ...] = (QuadrantEntered, StageChanged, BecameMQL, LeadAssigned, LeadAccepted, LeadReturned)
 
 
 def stage_events(change: StageChanged) -> tuple[StageChanged | BecameMQL, ...]:

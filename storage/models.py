@@ -14,11 +14,13 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -374,6 +376,9 @@ class User(Base):
     role: Mapped[str] = mapped_column(String(16))  # leads.access.ROLES
     password_hash: Mapped[str] = mapped_column(String(200))
     wecom_userid: Mapped[str | None] = mapped_column(String(64))
+    # How hand-off pushes reach the member's WeCom client: "template_card" (buttons 接受 / 退回) or "textcard"
+    # (older clients that cannot show template cards: a link to the mobile inbox).
+    card_style: Mapped[str] = mapped_column(String(16), default="template_card", server_default="template_card")
     disabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
@@ -386,7 +391,13 @@ class Team(Base):
 
 
 class TeamMember(Base):
-    """A user in a team; routing skips members who are away or at capacity (0 = unlimited)."""
+    """A user in a team; routing skips members who are away or at capacity (0 = unlimited).
+
+    ``capacity`` caps the MQLs routed to the member per day (China time) and ``monthly_cap`` over 30 days;
+    ``weight`` is the member's share of the team's MQLs (0: derived from the capacity, see leads/routing.py).
+    ``credit`` is the member's smooth weighted round-robin balance, kept per team by the router under the
+    team's row locks, and ``last_assigned_at`` breaks ties (longest waiting first, never id order).
+    """
 
     __tablename__ = "team_members"
 
@@ -394,6 +405,74 @@ class TeamMember(Base):
     user_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id"), primary_key=True, index=True)
     away: Mapped[bool] = mapped_column(Boolean, default=False)
     capacity: Mapped[int] = mapped_column(Integer, default=0)
+    monthly_cap: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    weight: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    credit: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    last_assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Assignment(Base):
+    """One routing of a lead to a salesperson: who, by which rule, and what became of it.
+
+    ``status``: pending (pushed, waiting for 接受 / 退回), accepted, returned, or superseded (reassigned by hand,
+    by the SLA or because the member was disabled: the next assignment's ``previous_id`` points here). At most
+    one pending assignment per lead (a partial unique index): two processes routing the same MQL cannot both
+    win. ``sla_step``: 0 none yet, 1 reminded, 2 reassigned, 3 escalated. ``card_code``: WeCom's response_code
+    of the pushed template card, which update_template_card needs to show the outcome on it.
+    """
+
+    __tablename__ = "assignments"
+    __table_args__ = (
+        Index("uq_assignments_pending_lead", "lead_id", unique=True,
+              postgresql_where=text("status = 'pending'"), sqlite_where=text("status = 'pending'")),
+        Index("ix_assignments_user_status_assigned_at", "user_id", "status", "assigned_at"),
+        Index("ix_assignments_lead_id_id", "lead_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    lead_id: Mapped[int] = mapped_column(BigId, ForeignKey("leads.id"))
+    user_id: Mapped[int] = mapped_column(BigId, ForeignKey("users.id"))
+    team_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("teams.id"))
+    rule: Mapped[str] = mapped_column(String(120))  # "routing.rules[2]", "routing.default_owner", "manual", ...
+    reason: Mapped[str] = mapped_column(Text, default="")  # why, in Chinese, for the timeline
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    assigned_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    assigned_by_user_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id"))  # a manual reassignment
+    previous_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("assignments.id"))
+    decided_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    decided_by_user_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id"))
+    return_reason: Mapped[str | None] = mapped_column(String(40))
+    return_text: Mapped[str | None] = mapped_column(Text)
+    sla_step: Mapped[int] = mapped_column(Integer, default=0)
+    card_code: Mapped[str | None] = mapped_column(String(128))
+
+
+class WebhookAttempt(Base):
+    """One try at delivering a CRM webhook (an outbox row of target "crm"): the delivery log admins read."""
+
+    __tablename__ = "webhook_attempts"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    outbox_id: Mapped[int] = mapped_column(BigId, ForeignKey("outbox.id"), index=True)
+    attempt: Mapped[int] = mapped_column(Integer)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    status_code: Mapped[int | None] = mapped_column(Integer)  # None: no HTTP answer (timeout, refused)
+    error: Mapped[str | None] = mapped_column(Text)
+    duration_ms: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class SlaTimer(Base):
+    """APScheduler's SQLAlchemy job store table for the hand-off SLA timers (bot/handoff/sla_scheduler.py).
+
+    Declared here (and created by migration 0010) so the schema stays the migrations' alone: the job store finds
+    the table existing. The columns are APScheduler 3's own (apscheduler/jobstores/sqlalchemy.py).
+    """
+
+    __tablename__ = "sla_timers"
+
+    id: Mapped[str] = mapped_column(String(191), primary_key=True)
+    next_run_time: Mapped[float | None] = mapped_column(Float(25), index=True)
+    job_state: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class ApiToken(Base):

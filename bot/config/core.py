@@ -17,6 +17,15 @@ from urllib.parse import urlparse
 from bot.config.bant import BantConfig, validate_bant
 from bot.config.capture import CAPTURE_SECTIONS, CaptureConfig, build_capture, validate_capture
 from bot.config.console import ConsoleConfig, validate_console
+from bot.config.handoff import (
+    CrmConfig,
+    HandoffConfig,
+    RoutingConfig,
+    SlaConfig,
+    build_routing,
+    build_sla,
+    validate_handoff,
+)
 from bot.config.limits import RateLimitsConfig, validate_limits
 from bot.config.scoring import ScoringConfig, build_scoring, default_scoring
 from bot.config.secret_keys import parse_secret_keys, require_in_live, resolve_secret_keys
@@ -128,6 +137,10 @@ class Config:
     rate_limits: RateLimitsConfig = field(default_factory=RateLimitsConfig)
     console: ConsoleConfig = field(default_factory=ConsoleConfig)
     bant: BantConfig = field(default_factory=BantConfig)
+    routing: RoutingConfig = field(default_factory=RoutingConfig)
+    sla: SlaConfig = field(default_factory=SlaConfig)
+    crm: CrmConfig = field(default_factory=CrmConfig)
+    handoff: HandoffConfig = field(default_factory=HandoffConfig)
 
     @property
     def keyring(self) -> KeyRing:
@@ -148,6 +161,8 @@ _SECTIONS: dict[str, type] = {
     "rate_limits": RateLimitsConfig,
     "console": ConsoleConfig,
     "bant": BantConfig,
+    "crm": CrmConfig,
+    "handoff": HandoffConfig,
 }
 
 
@@ -187,7 +202,7 @@ def _parse_env_value(value: str) -> Any:
 
 
 def build_config(raw: Mapping[str, Any]) -> Config:
-    unknown = set(raw) - set(_SECTIONS) - {"channels", "scoring", *CAPTURE_SECTIONS}
+    unknown = set(raw) - set(_SECTIONS) - {"channels", "scoring", "routing", "sla", *CAPTURE_SECTIONS}
     if unknown:
         raise ConfigError(sorted(unknown)[0], "unknown section")
     if "wechat" not in raw:
@@ -203,11 +218,12 @@ def build_config(raw: Mapping[str, Any]) -> Config:
                        wecom.contact_secret, wecom.encoding_aes_key, *sections["api"].tokens)))
     channels = _build_channels(raw.get("channels", {}))
     config = Config(channels=channels, capture=build_capture(dict(raw)), scoring=build_scoring(raw.get("scoring")),
-                    **sections)
+                    routing=build_routing(raw.get("routing")), sla=build_sla(raw.get("sla")), **sections)
     _validate(config)
     validate_limits(config)
     validate_console(config)
     validate_bant(config)
+    validate_handoff(config.routing, config.sla, config.crm, config.handoff)
     validate_capture(config.capture)
     return config
 
