@@ -17,6 +17,7 @@ from bot.capture.tracked import add_tracked_routes
 from bot.config.core import Config
 from bot.dispatch.context import Conversation, Services
 from bot.dispatch.router import Router
+from bot.handoff.wiring import handoff_events
 from bot.inbox.gauge import IngestGauge
 from bot.inbox.processor import InboxProcessor
 from bot.inbox.writer import InboxWriter
@@ -164,7 +165,7 @@ async def inbox_ctx(app: web.Application) -> AsyncIterator[None]:
 def domain_events(config: Config) -> DomainEvents[EventTx]:
     """Who hears what scoring and stage changes report, in the reporter's transaction: today the quadrant
     actions; routing and journeys subscribe here (``.subscribe(BecameMQL, ...)``), storage/ stays as it is."""
-    return standard_events(config.scoring.rules.actions)
+    return handoff_events(config, standard_events(config.scoring.rules.actions))
 
 
 def create_app(config: Config, *, router: Router | None = None,
