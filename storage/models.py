@@ -447,6 +447,22 @@ class Assignment(Base):
     card_code: Mapped[str | None] = mapped_column(String(128))
 
 
+class AssignmentEvent(Base):
+    """A step of a lead's hand-off, for its timeline: assigned, pushed, reminded, escalated, accepted, returned,
+    card_updated (reassignments are new assignments: "assigned" with the previous one in ``detail``)."""
+
+    __tablename__ = "assignment_events"
+    __table_args__ = (Index("ix_assignment_events_lead_id_at", "lead_id", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    assignment_id: Mapped[int] = mapped_column(BigId, ForeignKey("assignments.id"), index=True)
+    lead_id: Mapped[int] = mapped_column(BigId, ForeignKey("leads.id"))
+    kind: Mapped[str] = mapped_column(String(24))
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    actor_user_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id"))  # None: the system
+    detail: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # no personal data: ids, rule, reason
+
+
 class WebhookAttempt(Base):
     """One try at delivering a CRM webhook (an outbox row of target "crm"): the delivery log admins read."""
 

@@ -65,6 +65,23 @@ def upgrade() -> None:
     op.create_index('ix_assignments_user_status_assigned_at', 'assignments', ['user_id', 'status', 'assigned_at'])
     op.create_index('ix_assignments_lead_id_id', 'assignments', ['lead_id', 'id'])
     op.create_table(
+        'assignment_events',
+        sa.Column('id', BigId, autoincrement=True, nullable=False),
+        sa.Column('assignment_id', BigId, nullable=False),
+        sa.Column('lead_id', BigId, nullable=False),
+        sa.Column('kind', sa.String(length=24), nullable=False),
+        sa.Column('at', UTCDateTime(), nullable=False),
+        sa.Column('actor_user_id', BigId, nullable=True),
+        sa.Column('detail', sa.JSON(), nullable=False),
+        sa.ForeignKeyConstraint(['assignment_id'], ['assignments.id'],
+                                name=op.f('fk_assignment_events_assignment_id_assignments')),
+        sa.ForeignKeyConstraint(['lead_id'], ['leads.id'], name=op.f('fk_assignment_events_lead_id_leads')),
+        sa.ForeignKeyConstraint(['actor_user_id'], ['users.id'], name=op.f('fk_assignment_events_actor_user_id_users')),
+        sa.PrimaryKeyConstraint('id', name=op.f('pk_assignment_events')),
+    )
+    op.create_index('ix_assignment_events_lead_id_at', 'assignment_events', ['lead_id', 'at'])
+    op.create_index(op.f('ix_assignment_events_assignment_id'), 'assignment_events', ['assignment_id'])
+    op.create_table(
         'webhook_attempts',
         sa.Column('id', BigId, autoincrement=True, nullable=False),
         sa.Column('outbox_id', BigId, nullable=False),
@@ -92,6 +109,9 @@ def downgrade() -> None:
     op.drop_table('sla_timers')
     op.drop_index(op.f('ix_webhook_attempts_outbox_id'), table_name='webhook_attempts')
     op.drop_table('webhook_attempts')
+    op.drop_index(op.f('ix_assignment_events_assignment_id'), table_name='assignment_events')
+    op.drop_index('ix_assignment_events_lead_id_at', table_name='assignment_events')
+    op.drop_table('assignment_events')
     op.drop_index('ix_assignments_lead_id_id', table_name='assignments')
     op.drop_index('ix_assignments_user_status_assigned_at', table_name='assignments')
     op.drop_index('uq_assignments_pending_lead', table_name='assignments')
