@@ -17,6 +17,8 @@ from bot.capture.tracked import add_tracked_routes
 from bot.config.core import Config
 from bot.dispatch.context import Conversation, Services
 from bot.dispatch.router import Router
+from bot.handoff.crm_client import CrmWebhookClient
+from bot.handoff.sla_scheduler import sla_ctx
 from bot.handoff.wiring import handoff_events
 from bot.inbox.gauge import IngestGauge
 from bot.inbox.processor import InboxProcessor
@@ -55,6 +57,7 @@ from leads.events import DomainEvents
 from leads.intents import IntentMatcher, build_tokenizer
 from leads.scoring import ScoreModel
 from sdr_console.api import add_console_api
+from sdr_console.mobile import add_mobile
 from sdr_console.pages import add_console_pages
 from storage.db import create_engine, is_sqlite, session_factory
 from storage.migrate import is_current, upgrade
@@ -128,13 +131,15 @@ async def clients_ctx(app: web.Application) -> AsyncIterator[None]:
 
 
 async def outbox_ctx(app: web.Application) -> AsyncIterator[None]:
-    """Live mode: send what handlers recorded in the outbox. Sandbox mode keeps it recorded only."""
+    """Live mode: send what handlers recorded in the outbox. Sandbox mode keeps it recorded only, except the
+    CRM webhook (not WeChat): whenever ``crm.webhook_url`` is set, the sender runs for it."""
     services = app[SERVICES]
-    if services.oa_api is None and services.wecom_api is None:
+    cfg = app[CONFIG]
+    crm = CrmWebhookClient(cfg.crm) if cfg.crm.webhook_url else None
+    if services.oa_api is None and services.wecom_api is None and crm is None:
         yield
         return
-    cfg = app[CONFIG]
-    sender = OutboxSender(app[ENGINE], ApiClients(oa=services.oa_api, wecom=services.wecom_api),
+    sender = OutboxSender(app[ENGINE], ApiClients(oa=services.oa_api, wecom=services.wecom_api, crm=crm),
                           outbound=cfg.capture.outbound, redis=app[REDIS], key_prefix=cfg.redis.key_prefix)
     task = asyncio.create_task(sender.run(), name="outbox-sender")
     app[OUTBOX_SENDER] = sender
@@ -142,6 +147,8 @@ async def outbox_ctx(app: web.Application) -> AsyncIterator[None]:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+    if crm is not None:
+        await crm.aclose()
 
 
 async def inbox_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -185,12 +192,15 @@ def create_app(config: Config, *, router: Router | None = None,
     app[ENQUEUE] = enqueue  # the console's hand-off replies (it may not import bot.outbox)
     app[EVENTS] = domain_events(config)
     app[JOBS] = enabled_jobs(builtin_jobs(app), config.jobs.enabled)  # an unknown name in [jobs] fails here
-    # Cleaned up in reverse: the jobs stop (a running one finishes) before the inbox, Redis and the engine go.
-    app.cleanup_ctx.extend([database_ctx, redis_ctx, conversation_ctx, clients_ctx, outbox_ctx, inbox_ctx, jobs_ctx])
+    # Cleaned up in reverse: the jobs stop (a running one finishes) before the SLA timers, the inbox, Redis and
+    # the engine go.
+    app.cleanup_ctx.extend([database_ctx, redis_ctx, conversation_ctx, clients_ctx, outbox_ctx, inbox_ctx, sla_ctx,
+                          jobs_ctx])
     add_routes(app, config)  # the WeChat and WeCom callbacks
     add_capture(app)  # H5 forms (/f/<form>) and the mini-program API (/api/mp/...)
     add_tracked_routes(app)  # /c/<token>
     add_console_api(app)  # the console's JSON API and /healthz
     add_rate_limits(app)  # [rate_limits] on the forms, the mini-program API and /c/ (never the callbacks)
     add_console_pages(app)  # / and /console/: sign-in, sessions, CSRF, the pages (inside the rate limits)
+    add_mobile(app)  # /m/: the sales mobile inbox and the chat toolbar (the console's sessions)
     return app

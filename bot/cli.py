@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "user":
         from bot.people.cli import run
 
-        return asyncio.run(run(args, config.database))
+        return asyncio.run(run(args, config.database, config=config))
     if args.command == "wechat":
         from bot.errors import WeChatAPIError
         from bot.wechat.menu import push_menu

@@ -9,6 +9,7 @@ import time
 
 from aiohttp import web
 
+from bot.demo_handoff import demo_login_link, load_demo_mqls
 from bot.demo_work import load_demo_work
 from bot.ingress.events import OA, WECOM, build_event
 from bot.ingress.security import parse_xml
@@ -22,13 +23,13 @@ from storage.repos.users import list_users
 log = logging.getLogger(__name__)
 # Sandbox demo only: printed at start-up so a newcomer can sign in at once. Never used outside --demo.
 DEMO_PASSWORD = "leadrelay-demo"
-# (username, display name, role, team)
+# (username, display name, role, team, WeCom userid: where the hand-off's cards go)
 DEMO_USERS = (
-    ("sdr", "陈晓（SDR）", "sdr", "华东销售组"),
-    ("sales", "王磊（销售）", "sales", "华东销售组"),
-    ("lead", "李娜（销售组长）", "team_lead", "华东销售组"),
-    ("sales2", "赵敏（销售）", "sales", "华南销售组"),
-    ("admin", "系统管理员", "admin", None),
+    ("sdr", "陈晓（SDR）", "sdr", "华东销售组", "sdr_chen"),
+    ("sales", "王磊（销售）", "sales", "华东销售组", "sales_wang"),
+    ("lead", "李娜（销售组长）", "team_lead", "华东销售组", "lead_li"),
+    ("sales2", "赵敏（销售）", "sales", "华南销售组", "sales_zhao"),
+    ("admin", "系统管理员", "admin", None, None),
 )
 
 
@@ -55,16 +56,20 @@ async def load_demo_users(app: web.Application) -> bool:
         if await list_users(session, limit=1):
             return False
         password_hash = await asyncio.to_thread(hash_password, DEMO_PASSWORD)  # slow on purpose: off the loop
-        for username, display_name, role, team in DEMO_USERS:
+        for username, display_name, role, team, wecom_userid in DEMO_USERS:
             await create_user(session, Who("demo"), username=username, role=role, password_hash=password_hash,
-                              display_name=display_name, team=team)
+                              display_name=display_name, team=team, wecom_userid=wecom_userid)
     return True
+
+
+def listening_at(app: web.Application) -> str:
+    cfg = app[CONFIG]
+    return f"http://{cfg.server.host}:{cfg.server.port}"  # where this process listens (--port included)
 
 
 def print_demo_banner(app: web.Application) -> None:
     """Where to click and who to be, on stdout (not the log: these are the demo's known passwords)."""
-    cfg = app[CONFIG]
-    base = f"http://{cfg.server.host}:{cfg.server.port}"  # where this process listens (--port included)
+    base = listening_at(app)
     users = "\n".join(f"    {username:<7} {display_name}" for username, display_name, *_ in DEMO_USERS)
     print(f"\nLeadRelay demo is running.\n  Console: {base}/console/\n"
           f"  Sign in as (password for all: {DEMO_PASSWORD}):\n{users}\n"
@@ -77,6 +82,7 @@ async def load_demo_on_startup(app: web.Application) -> None:
     if await load_demo_users(app):
         log.info("demo: %d users in two teams created", len(DEMO_USERS))
     print_demo_banner(app)
+    await print_mobile_link(app)
     async with app[SESSIONS]() as session:
         if await count_inbox_events(session):
             log.info("demo: database already has events; not loading demo data")
@@ -92,3 +98,13 @@ async def load_demo_on_startup(app: web.Application) -> None:
     async with app[SESSIONS]() as session, session.begin():
         worked = await load_demo_work(session)
     log.info("demo: %d worked leads with stages, notes, tasks and hand-off questions", worked)
+    log.info("demo: %d MQLs routed to the sales teams", await load_demo_mqls(app))
+
+
+async def print_mobile_link(app: web.Application) -> None:
+    """The demo salesperson's way into the mobile inbox (stdout: the link signs them in, once)."""
+    link = await demo_login_link(app, "sales", listening_at(app))
+    if link is not None:
+        minutes = app[CONFIG].handoff.login_link_ttl_s // 60
+        print(f"  Sales mobile inbox (王磊, open at 375 px; works once, for {minutes} minutes):\n    {link}\n"
+              "  Another link: leadrelay user login-link sales --config <this config>\n", flush=True)

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from bot.config.core import Config
     from bot.dispatch.context import Conversation, Services
     from bot.dispatch.router import Router
+    from bot.handoff.sla_scheduler import SlaRunner
     from bot.inbox.processor import InboxProcessor
     from bot.inbox.writer import InboxWriter
     from bot.ingress.pipeline import CallbackPipeline
@@ -48,3 +49,5 @@ SCORING: web.AppKey[ScoreModel] = web.AppKey("scoring")
 OUTBOX_METHODS: web.AppKey[frozenset[str]] = web.AppKey("outbox_methods")
 # bot.outbox.enqueue.enqueue: the console records its sends (hand-off replies) without importing the outbox.
 ENQUEUE: web.AppKey[Any] = web.AppKey("enqueue")
+# The hand-off SLA timers' scheduler (bot/handoff/sla_scheduler.py); absent when [jobs] enabled leaves out handoff_sla.
+SLA_RUNNER: web.AppKey[SlaRunner] = web.AppKey("sla_runner")

@@ -6,8 +6,9 @@ from bot.dispatch.router import Router
 
 
 def build_router() -> Router:
-    from handlers import conversation, oa, wecom
+    from handlers import cards, conversation, oa, wecom
 
     root = Router("root")
-    root.include(conversation.router, oa.router, wecom.router)
+    # cards before wecom: wecom.router ends with a catch-all for WeCom events.
+    root.include(conversation.router, oa.router, cards.router, wecom.router)
     return root

@@ -28,7 +28,8 @@ from bot.config.core import Config
 from bot.errors import WeChatAPIError
 from bot.keys import CONFIG, REDIS, SESSIONS
 from bot.wechat.clients import WeChatTransportError
-from bot.wechat.oauth import OAWebOAuth, claim_code
+from bot.wechat.codes import claim_code
+from bot.wechat.oauth import OAWebOAuth
 from leads.identity import OA_OPENID, UNIONID, IdentityKey
 
 log = logging.getLogger(__name__)

@@ -24,8 +24,8 @@ from bot.limits.web import limit_identity
 from bot.web.errors import ApiError, json_response
 from bot.web.params import bearer_token, json_object
 from bot.wechat.clients import WeChatTransportError
+from bot.wechat.codes import claim_code
 from bot.wechat.miniprogram import MiniProgramAPI
-from bot.wechat.oauth import claim_code
 from bot.wechat.tokens import TokenUnavailable
 from leads.form_fields import FIELD_SPECS
 from leads.forms import MAX_SOURCE_CODE_LEN, clean_param, fields_to_ask, utm_params, validate_submission

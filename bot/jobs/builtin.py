@@ -7,8 +7,10 @@ from datetime import timedelta
 
 from aiohttp import web
 
+from bot.handoff.sla_scheduler import SLA_JOB, SLA_TICK_S
+from bot.handoff.transfer_poll import POLL_EVERY_S, poll_transfers
 from bot.jobs.registry import CLUSTER, Job
-from bot.keys import CONFIG, CONVERSATION, ENGINE, EVENTS, PROCESSOR, SCORING, SESSIONS
+from bot.keys import CONFIG, CONVERSATION, ENGINE, EVENTS, PROCESSOR, SCORING, SERVICES, SESSIONS, SLA_RUNNER
 from storage.models import utcnow
 from storage.repos.score_refresh import refresh_scores
 from storage.repos.submission_keys import prune_submission_keys
@@ -36,6 +38,12 @@ def builtin_jobs(app: web.Application) -> tuple[Job, ...]:
         async with app[SESSIONS]() as session, session.begin():
             await prune_submission_keys(session, utcnow() - SUBMISSION_KEY_TTL)
 
+    async def handoff_sla() -> None:
+        app[SLA_RUNNER].tick()
+
+    async def customer_transfer_poll() -> None:
+        await poll_transfers(app[SESSIONS], app[SERVICES].wecom_api)
+
     return (
         # Crash recovery and retries of this process's inbox work: every process sweeps for itself.
         Job("inbox_sweep", inbox_sweep, every_s=cfg.inbox.sweep_interval_s),
@@ -46,4 +54,8 @@ def builtin_jobs(app: web.Application) -> tuple[Job, ...]:
         Job("content_refresh", content_refresh, every_s=CONTENT_REFRESH_S),
         # Idempotency keys of mini-program submissions outlive any retry by far after a day.
         Job("submission_keys_prune", submission_keys_prune, every_s=KEYS_PRUNE_S, scope=CLUSTER),
+        # The hand-off SLA timers (remind, reassign, escalate) run in the leader: its tick resumes and wakes them.
+        Job(SLA_JOB, handoff_sla, every_s=SLA_TICK_S, scope=CLUSTER),
+        # WeCom customer transfers waiting for transfer_result (one indexed query when none is).
+        Job("customer_transfer_poll", customer_transfer_poll, every_s=POLL_EVERY_S, scope=CLUSTER),
     )

@@ -16,7 +16,7 @@ from redis.exceptions import RedisError
 
 from bot.config.outbound import OutboundConfig
 from bot.errors import WeChatAPIError
-from bot.outbox.methods import PERMANENT_ERRCODES, ApiClients, OutboxMethod
+from bot.outbox.methods import PERMANENT_ERRCODES, ApiClients, DeliveryFailed, OutboxMethod
 from bot.outbox.rate_limit import MemberRateLimiter
 from bot.outbox.rules import WINDOW_CLOSED_ERRCODE, FollowUp, LeadFacts, Verdict, is_marketing, judge, window_closed
 from bot.wechat.clients import QUOTA_ERRCODE, WeChatTransportError
@@ -83,6 +83,10 @@ class Attempter:
             response = await spec.send(self._apis, payload)
         except WeChatAPIError as exc:
             return self._api_error(row, spec, payload, exc, attempts, deadline, now)
+        except DeliveryFailed as exc:  # the CRM webhook: 5xx / timeouts retry, other 4xx never will
+            cap = payload.get("max_attempts")  # the target's own budget (crm.max_attempts), else the sender's
+            final = not exc.retryable or (isinstance(cap, int) and attempts >= cap)
+            return self.retry_or_fail(row, attempts, exc.detail, str(exc), final, 0.0, deadline, now)
         except RETRYABLE as exc:
             return self.retry_or_fail(row, attempts, {}, f"{type(exc).__name__}: {exc}", False, 0.0, deadline, now)
         except Exception as exc:

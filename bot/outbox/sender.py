@@ -30,6 +30,7 @@ import redis.asyncio as aioredis
 
 from bot.config.outbound import OutboundConfig
 from bot.outbox.attempt import Attempter, Backoff, Outcome
+from bot.outbox.digest import merge_waiting
 from bot.outbox.enqueue import enqueue
 from bot.outbox.methods import METHODS, ApiClients, OutboxMethod
 from bot.outbox.rate_limit import MemberRateLimiter
@@ -38,6 +39,7 @@ from storage.db import session_factory
 from storage.models import OutboxMessage, utcnow
 from storage.outbox_wake import register_sender
 from storage.repos.outbox import due_messages, get_message, load_lead_facts, record_outcome
+from storage.repos.webhooks import record_attempt
 
 if TYPE_CHECKING:  # sessions come from storage.db.session_factory and go to storage/repos/outbox.py
     from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -184,8 +186,13 @@ class OutboxSender:
             return None
         return await load_lead_facts(session, row.lead_id)
 
-    @staticmethod
-    async def _apply(session: AsyncSession, row: OutboxMessage, outcome: Outcome) -> None:
+    async def _apply(self, session: AsyncSession, row: OutboxMessage, outcome: Outcome) -> None:
+        spec = self._methods.get(row.method)
+        if spec is not None and spec.log_attempts and outcome.counts:
+            # The delivery log (webhook_attempts): every try's answer, not only the row's last one.
+            answer = outcome.response or {}
+            await record_attempt(session, row.id, at=self._clock(), status_code=answer.get("status_code"),
+                                 error=outcome.last_error, duration_ms=int(answer.get("duration_ms") or 0))
         record_outcome(row, counts=outcome.counts, status=outcome.status, response=outcome.response,
                        last_error=outcome.last_error, next_attempt_at=outcome.next_attempt_at,
                        sent_at=outcome.sent_at)
@@ -194,3 +201,7 @@ class OutboxSender:
             f = outcome.follow_up
             await enqueue(session, target=f.target, method=f.method, payload=f.payload,
                           idempotency_key=f.idempotency_key, sandbox=False, lead_id=row.lead_id)
+        if spec is not None and spec.digest is not None and outcome.status == "pending" and not outcome.counts:
+            # Pending without an attempt is a wait for a rate-limit slot: merge the member's waiting cards.
+            await merge_waiting(session, row, self._methods, outcome.next_attempt_at, now=self._clock(),
+                                locking=self._locking)

@@ -10,15 +10,22 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from bot.config.handoff import RoutingConfig
 from leads.access import ROLES
+from leads.events import DomainEvents
 from storage.models import Team, User
 from storage.repos import audit
+from storage.repos.events import NO_SUBSCRIBERS, EventTx
+from storage.repos.routing import reroute_member
 from storage.repos.teams import add_team, set_member, team_by_name
 from storage.repos.users import add_user, disable_user, user_by_name
 
 USERNAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 MIN_PASSWORD, MAX_PASSWORD = 10, 256
 MAX_DISPLAY_NAME, MAX_WECOM_USERID, MAX_TEAM_NAME = 100, 64, 64
+# How hand-off pushes reach the user's WeCom client (users.card_style). The same two values as
+# bot/handoff/cards.py's CARD_STYLES (a test keeps them equal): people and the console do not import the hand-off.
+CARD_STYLES = ("template_card", "textcard")
 
 
 class AccountError(ValueError):
@@ -68,10 +75,17 @@ def check_text(name: str, value: Any, max_len: int, *, required: bool = False) -
     return value.strip()
 
 
+def check_card_style(style: Any) -> str:
+    if style not in CARD_STYLES:
+        raise AccountError("bad_field", f"card_style 须为以下之一：{', '.join(CARD_STYLES)}")
+    return str(style)
+
+
 def user_json(user: User, teams: list[str] | None = None) -> dict[str, Any]:
     """What may be shown of a user: never the password hash."""
     return {"id": user.id, "username": user.username, "display_name": user.display_name, "role": user.role,
-            "wecom_userid": user.wecom_userid, "disabled": user.disabled_at is not None,
+            "wecom_userid": user.wecom_userid, "card_style": user.card_style,
+            "disabled": user.disabled_at is not None,
             "disabled_at": user.disabled_at.isoformat() if user.disabled_at else None,
             "created_at": user.created_at.isoformat(), **({"teams": teams} if teams is not None else {})}
 
@@ -105,10 +119,30 @@ async def create_user(session: AsyncSession, who: Who, *, username: str, role: s
     return user
 
 
-async def disable(session: AsyncSession, who: Who, user: User) -> bool:
+async def update_user(session: AsyncSession, who: Who, user: User, changes: dict[str, str | None]) -> bool:
+    """Sets ``changes`` (display_name, wecom_userid, card_style: checked by the caller) in the caller's
+    transaction. False, and no audit entry, when nothing differs from what is stored."""
+    changed = {name: value for name, value in changes.items() if getattr(user, name) != value}
+    if not changed:
+        return False
+    before = user_json(user)
+    for name, value in changed.items():
+        setattr(user, name, value)
+    await session.flush()
+    await audit.record(session, action="user.update", actor_user_id=who.user_id, actor_label=who.label,
+                       target_kind="user", target_id=user.id, before=before, after=user_json(user), ip=who.ip)
+    return True
+
+
+async def disable(session: AsyncSession, who: Who, user: User, *, routing: RoutingConfig | None = None,
+                  events: DomainEvents[EventTx] = NO_SUBSCRIBERS) -> bool:
+    """Disables the user; their pending MQLs are routed to others in the same transaction (rule
+    "member_disabled", heard by ``events``: the new assignees get their cards)."""
     before = user_json(user)
     if not await disable_user(session, user):
         return False
     await audit.record(session, action="user.disable", actor_user_id=who.user_id, actor_label=who.label,
                        target_kind="user", target_id=user.id, before=before, after=user_json(user), ip=who.ip)
+    assert user.disabled_at is not None
+    await reroute_member(EventTx(session, events), user.id, routing or RoutingConfig(), at=user.disabled_at)
     return True

@@ -129,3 +129,52 @@ class WeComAPI(TokenedAPI):
         return await self.call(
             self.contact_tokens, lambda: self._contact.external_contact.add_msg_template(body)
         )
+
+    async def send_app_message(self, userid: str, msgtype: str, body: dict[str, Any]) -> dict[str, Any]:
+        """An app message of any ``msgtype`` ("template_card", "textcard", ...) to member(s) ``userid``
+        ("a|b"). A template card's answer carries ``response_code``: update_template_card needs it."""
+        data = {"touser": userid, "msgtype": msgtype, "agentid": self.agent_id, msgtype: body}
+        return await self.call(self.app_tokens, lambda: self._app.post("message/send", data=data))
+
+    async def update_template_card(self, userids: list[str], response_code: str,
+                                   *, replace_name: str) -> dict[str, Any]:
+        """Turn the buttons of a sent button_interaction card into one unclickable label, for ``userids``.
+        Each response_code works once, within 72 hours (the send's, or a click callback's)."""
+        data = {"userids": userids, "agentid": self.agent_id, "response_code": response_code,
+                "button": {"replace_name": replace_name}}
+        return await self.call(self.app_tokens, lambda: self._app.post("message/update_template_card", data=data))
+
+    async def get_user_info_by_code(self, code: str) -> dict[str, Any]:
+        """Web OAuth (``auth/getuserinfo``): a member's {"userid"}, or {"openid"} for someone outside the company.
+        The code works once, for 5 minutes (WeCom answers 40029 for an unknown, used or expired one)."""
+        return await self.call(self.app_tokens, lambda: self._app.get("auth/getuserinfo", params={"code": code}))
+
+    async def get_agent_jsapi_ticket(self) -> tuple[str, int]:
+        """A new agent ``jsapi_ticket`` and its lifetime in seconds; callers go through bot/wechat/jsapi.py's
+        shared cache (WeCom allows 400 fetches an hour per company)."""
+        result = await self.call(self.app_tokens,
+                                 lambda: self._app.get("ticket/get", params={"type": "agent_config"}))
+        return str(result["ticket"]), int(result.get("expires_in", 7200))
+
+    async def transfer_customer(self, handover_userid: str, takeover_userid: str, external_userids: list[str],
+                                *, message: str | None = None, resigned: bool = False) -> dict[str, Any]:
+        """Hand at most 100 of a member's customers to another (在职继承; ``resigned``: 离职继承).
+
+        The answer's "customer" list has one errcode per customer: 0 only means the transfer started (WeCom
+        completes it after 24 hours unless the customer refuses); 40128 is WeCom's "2 transfers per customer
+        per 90 days" limit. ``message`` (transfer_success_msg, ≤ 200 characters) exists for on-the-job only.
+        """
+        body: dict[str, Any] = {"handover_userid": handover_userid, "takeover_userid": takeover_userid,
+                                "external_userid": list(external_userids)}
+        if message and not resigned:
+            body["transfer_success_msg"] = message
+        path = "externalcontact/resigned/transfer_customer" if resigned else "externalcontact/transfer_customer"
+        return await self.call(self.contact_tokens, lambda: self._contact.post(path, data=body))
+
+    async def transfer_result(self, handover_userid: str, takeover_userid: str, *, cursor: str = "",
+                              resigned: bool = False) -> dict[str, Any]:
+        """One page (≤ 1,000) of the pair's transfers: {"customer": [{"external_userid", "status",
+        "takeover_time"}], "next_cursor"}; status 1 接替完毕, 2 等待接替, 3 客户拒绝, 4 接替成员客户达到上限."""
+        body = {"handover_userid": handover_userid, "takeover_userid": takeover_userid, "cursor": cursor}
+        path = "externalcontact/resigned/transfer_result" if resigned else "externalcontact/transfer_result"
+        return await self.call(self.contact_tokens, lambda: self._contact.post(path, data=body))

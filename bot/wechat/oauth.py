@@ -1,14 +1,12 @@
 """OA web OAuth (``snsapi_base``) and the other code exchanges that need no access token.
 
 WeChat's ``/sns/...`` endpoints take the app secret instead of an access token, so they are plain aiohttp
-calls here rather than wechatpy clients (whose requests would carry, and need, an access token). Codes
-are single-use and live 5 minutes: ``claim_code`` refuses a code this system has seen before *before*
-WeChat is asked, so a replayed code costs no call and leaves no trace.
+calls here rather than wechatpy clients (whose requests would carry, and need, an access token). Codes are
+single-use: bot/wechat/codes.py claims each one before WeChat is asked.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from typing import Any
 from urllib.parse import urlencode
@@ -19,7 +17,6 @@ from bot.config.core import WeChatConfig
 from bot.errors import WeChatAPIError
 from bot.wechat.clients import WeChatTransportError
 
-CODE_TTL_S = 300
 PRODUCTION_API = "https://api.weixin.qq.com"
 # The authorize page is served by open.weixin.qq.com, the API by api.weixin.qq.com. The config has only
 # wechat.api_base_url, so production is mapped here and any other base (a fake, a proxy) serves both.
@@ -29,12 +26,6 @@ OAUTH_HOSTS = {PRODUCTION_API: "https://open.weixin.qq.com"}
 def oauth_base_url(api_base_url: str) -> str:
     base = api_base_url.rstrip("/")
     return OAUTH_HOSTS.get(base, base)
-
-
-async def claim_code(redis: Any, key_prefix: str, kind: str, code: str) -> bool:
-    """True the first time this code is seen (for CODE_TTL_S); a hash is stored, never the code."""
-    digest = hashlib.sha256(code.encode()).hexdigest()[:40]
-    return bool(await redis.set(f"{key_prefix}oauth:{kind}:{digest}", b"1", nx=True, ex=CODE_TTL_S))
 
 
 async def sns_get(http: aiohttp.ClientSession, url: str, params: dict[str, str]) -> dict[str, Any]:

@@ -9,10 +9,14 @@ from __future__ import annotations
 from aiohttp import web
 
 from sdr_console.api import (
+    accepted_export,
+    assignments,
     audit_log,
     bant,
     capture,
+    customer_transfers,
     duplicates,
+    handoff_decisions,
     handoffs,
     health,
     lead_export,
@@ -26,6 +30,7 @@ from sdr_console.api import (
     saved_filters,
     scores,
     timeline,
+    webhook_deliveries,
 )
 
 
@@ -38,12 +43,17 @@ def add_console_api(app: web.Application) -> None:
     timeline.add_routes(app)  # GET /api/leads/{id}/timeline
     scores.add_routes(app)  # /api/leads/{id}/score, /stages, POST /stage
     bant.add_routes(app)  # PUT /api/leads/{id}/bant, POST /api/leads/{id}/transfer
+    assignments.add_routes(app)  # POST /api/leads/{id}/assign, GET /api/assignments
+    handoff_decisions.add_routes(app)  # POST /api/leads/{id}/accept, /return; GET /api/handoff/return-reasons
+    webhook_deliveries.add_routes(app)  # GET /api/webhook-deliveries, POST /api/webhook-deliveries/{id}/resend
+    accepted_export.add_routes(app)  # GET /api/exports/accepted.csv
     lead_work.add_routes(app)  # /api/leads/{id}/notes, /tasks, /tasks/{id}/done, POST /tags
     capture.add_routes(app)  # /api/content, POST /api/leads/{id}/erase
     handoffs.add_routes(app)  # GET /api/handoffs, POST /api/handoffs/{id}/claim, /reply
     outbox.add_routes(app)  # GET /api/outbox
     duplicates.add_routes(app)  # GET /api/duplicates, POST /api/duplicates/{id}/merge, /dismiss
     people.add_routes(app)  # /api/users, /api/teams
+    customer_transfers.add_routes(app)  # POST /api/customer-transfers, GET /api/customer-transfers/{id}
     audit_log.add_routes(app)  # GET /api/audit
     health.add_routes(app)  # GET /healthz
     openapi.add_routes(app)  # GET /api/openapi.json (from every route's spec), /api/docs

@@ -1,6 +1,7 @@
 """Users, teams and the audit log over the JSON API. Every change is audited with its before and after.
 
-GET|POST /api/users, POST /api/users/{user_id}/disable, GET|POST /api/teams, POST /api/teams/{team_id}/members
+GET|POST /api/users, PATCH /api/users/{user_id}, POST /api/users/{user_id}/disable, GET|POST /api/teams,
+POST /api/teams/{team_id}/members
 (GET /api/audit is in audit_log.py). Who may call which is the rule table's (leads/access.py): users and team
 changes are the admin's; managers read users and teams; team leads read teams.
 """
@@ -12,8 +13,8 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.keys import SESSIONS
-from bot.people.accounts import AccountError, Who, create_user, disable, generate_password, user_json
+from bot.keys import CONFIG, EVENTS, SESSIONS
+from bot.people.accounts import AccountError, Who, create_user, disable, generate_password, update_user, user_json
 from bot.people.passwords import hash_password
 from bot.web.errors import ApiError
 from bot.web.params import body_limit, not_found, path_id
@@ -29,7 +30,9 @@ from sdr_console.api.people_models import (
     UserDisabled,
     UserIn,
     UserPage,
+    UserPatch,
     UsersQuery,
+    UserUpdated,
     api_error,
 )
 from sdr_console.api.spec import api_spec, parse_body, parse_query, respond
@@ -43,6 +46,7 @@ from storage.repos.teams import (
     set_member,
     team_by_id,
     team_by_name,
+    team_ids_of,
     team_member,
 )
 from storage.repos.users import list_users, user_by_id, user_by_name
@@ -98,6 +102,29 @@ async def post_user(request: web.Request) -> web.Response:
 
 
 @requires(USER_WRITE)
+@body_limit(MAX_BODY)
+@api_spec("修改用户（显示名称、企业微信 UserID、卡片样式）", body=UserPatch, response=UserUpdated, errors=(404,),
+          tags=("people",))
+async def patch_user(request: web.Request) -> web.Response:
+    """{"display_name"?, "wecom_userid"?, "card_style"?}: the fields present are set (wecom_userid null clears
+    it), absent ones are kept. ``changed`` is false, and nothing is audited, when nothing differed."""
+    user_id = path_id(request, "user_id", what="用户")
+    body = await parse_body(request, UserPatch)
+    changes = {name: getattr(body, name) for name in body.model_fields_set}
+
+    async def work(session: Any) -> dict[str, Any]:
+        user = await user_by_id(session, user_id)
+        if user is None:
+            raise not_found("用户", user_id)
+        changed = await update_user(session, _who(request), user, changes)
+        mine = set(await team_ids_of(session, user.id))
+        return {"user": user_json(user, [t.name for t in await list_teams(session) if t.id in mine]),
+                "changed": changed}
+
+    return respond(UserUpdated.model_validate(await in_transaction(request.app[SESSIONS], work)))
+
+
+@requires(USER_WRITE)
 @api_spec("停用用户", response=UserDisabled, errors=(404,), tags=("people",))
 async def post_disable(request: web.Request) -> web.Response:
     user_id = path_id(request, "user_id", what="用户")
@@ -106,7 +133,8 @@ async def post_disable(request: web.Request) -> web.Response:
         user = await user_by_id(session, user_id)
         if user is None:
             raise not_found("用户", user_id)
-        changed = await disable(session, _who(request), user)
+        changed = await disable(session, _who(request), user, routing=request.app[CONFIG].routing,
+                                events=request.app[EVENTS])  # their pending MQLs go to others, in this transaction
         return {"user": user_json(user), "changed": changed}
 
     return respond(UserDisabled.model_validate(await in_transaction(request.app[SESSIONS], work)))
@@ -114,7 +142,7 @@ async def post_disable(request: web.Request) -> web.Response:
 
 def _member_json(member: TeamMember, username: str, role: str) -> dict[str, Any]:
     return {"user_id": member.user_id, "username": username, "role": role, "away": member.away,
-            "capacity": member.capacity}
+            "capacity": member.capacity, "monthly_cap": member.monthly_cap, "weight": member.weight}
 
 
 async def _team_json(session: Any, team: Team) -> dict[str, Any]:
@@ -134,19 +162,25 @@ async def get_teams(request: web.Request) -> web.Response:
                                                   for t in teams]}))
 
 
-async def _apply_member(session: Any, request: web.Request, team: Team, fields: tuple[str, bool, int, bool]) -> None:
-    username, away, capacity, remove = fields
-    user = await user_by_name(session, username)
+def _member_audit(member: TeamMember) -> dict[str, Any]:
+    """The member's routing settings; monthly_cap and weight only when set (not 0), so entries of members who
+    never had them read as they always have."""
+    extra = {name: value for name in ("monthly_cap", "weight") if (value := getattr(member, name))}
+    return {"user_id": member.user_id, "away": member.away, "capacity": member.capacity, **extra}
+
+
+async def _apply_member(session: Any, request: web.Request, team: Team, body: MemberIn) -> None:
+    user = await user_by_name(session, body.username)
     if user is None:
-        raise ApiError(400, "unknown_user", f"用户不存在：{username}")
+        raise ApiError(400, "unknown_user", f"用户不存在：{body.username}")
     member = await team_member(session, team.id, user.id)
-    before = None if member is None else {"user_id": user.id, "away": member.away, "capacity": member.capacity}
-    if remove:
+    before = None if member is None else _member_audit(member)
+    if body.remove:
         await remove_member(session, team.id, user.id)
         after = None
     else:
-        await set_member(session, team.id, user.id, away=away, capacity=capacity)
-        after = {"user_id": user.id, "away": away, "capacity": capacity}
+        after = _member_audit(await set_member(session, team.id, user.id, away=body.away, capacity=body.capacity,
+                                               monthly_cap=body.monthly_cap, weight=body.weight))
     who = _who(request)
     await audit_repo.record(session, action="team.member", actor_user_id=who.user_id, actor_label=who.label,
                             target_kind="team", target_id=team.id, before=before, after=after, ip=who.ip)
@@ -156,10 +190,10 @@ async def _apply_member(session: Any, request: web.Request, team: Team, fields: 
 @body_limit(MAX_BODY)
 @api_spec("新建团队", body=TeamIn, response=OneTeam, status=201, errors=(409,), tags=("people",))
 async def post_team(request: web.Request) -> web.Response:
-    """{"name", "members"?: [{"username", "away"?, "capacity"?}]}: a new team (409 when the name is taken)."""
+    """{"name", "members"?: [{"username", "away"?, "capacity"?, "monthly_cap"?, "weight"?}]}: a new team (409
+    when the name is taken)."""
     body = await parse_body(request, TeamIn)
-    name = body.name
-    members = [(m.username, m.away, m.capacity, m.remove) for m in body.members]
+    name, members = body.name, body.members
 
     async def work(session: Any) -> dict[str, Any]:
         if await team_by_name(session, name) is not None:
@@ -168,8 +202,8 @@ async def post_team(request: web.Request) -> web.Response:
         who = _who(request)
         await audit_repo.record(session, action="team.create", actor_user_id=who.user_id, actor_label=who.label,
                                 target_kind="team", target_id=team.id, after={"name": name}, ip=who.ip)
-        for fields in members:
-            await _apply_member(session, request, team, fields)
+        for member in members:
+            await _apply_member(session, request, team, member)
         return await _team_json(session, team)
 
     return respond(OneTeam.model_validate({"team": await in_transaction(request.app[SESSIONS], work)}), status=201)
@@ -179,16 +213,18 @@ async def post_team(request: web.Request) -> web.Response:
 @body_limit(MAX_BODY)
 @api_spec("添加、更新或移除团队成员", body=MemberIn, response=OneTeam, errors=(404,), tags=("people",))
 async def post_member(request: web.Request) -> web.Response:
-    """{"username", "away"?, "capacity"?, "remove"?}: adds, updates or (remove: true) removes a member."""
+    """{"username", "away"?, "capacity"?, "monthly_cap"?, "weight"?, "remove"?}: adds, updates or (remove: true)
+    removes a member. away and capacity are set to the body's (false and 0 when omitted, as always); monthly_cap
+    (30-day cap, 0 none) and weight (0: the capacity when above 0, else 1; see leads/routing.py) are kept when
+    omitted, 0 for a new member."""
     team_id = path_id(request, "team_id", what="团队")
     body = await parse_body(request, MemberIn)
-    fields = (body.username, body.away, body.capacity, body.remove)
 
     async def work(session: Any) -> dict[str, Any]:
         team = await team_by_id(session, team_id)
         if team is None:
             raise not_found("团队", team_id)
-        await _apply_member(session, request, team, fields)
+        await _apply_member(session, request, team, body)
         return await _team_json(session, team)
 
     return respond(OneTeam.model_validate({"team": await in_transaction(request.app[SESSIONS], work)}))
@@ -197,6 +233,7 @@ async def post_member(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     app.router.add_get("/api/users", get_users)
     app.router.add_post("/api/users", post_user)
+    app.router.add_patch("/api/users/{user_id}", patch_user)
     app.router.add_post("/api/users/{user_id}/disable", post_disable)
     app.router.add_get("/api/teams", get_teams)
     app.router.add_post("/api/teams", post_team)

@@ -7,13 +7,25 @@ from typing import Annotated, Any, Literal
 
 from pydantic import ConfigDict, Field, model_validator
 
-from bot.people.accounts import MAX_TEAM_NAME, AccountError, check_password, check_role, check_text, check_username
+from bot.people.accounts import (
+    CARD_STYLES,
+    MAX_DISPLAY_NAME,
+    MAX_TEAM_NAME,
+    MAX_WECOM_USERID,
+    AccountError,
+    check_card_style,
+    check_password,
+    check_role,
+    check_text,
+    check_username,
+)
 from bot.web.errors import ApiError
 from leads.access import ROLES
 from sdr_console.api.models import Timestamp
 from sdr_console.api.spec import QueryModel, RequestModel, ResponseModel
 
-MAX_CAPACITY = 100_000
+MAX_CAPACITY = 100_000  # the daily and the 30-day caps alike
+MAX_WEIGHT = 1000
 
 
 def api_error(exc: AccountError) -> ApiError:
@@ -34,6 +46,16 @@ def _member_fields(raw: Any) -> tuple[str, bool, int, bool]:
     if isinstance(capacity, bool) or not isinstance(capacity, int) or not 0 <= capacity <= MAX_CAPACITY:
         raise ApiError(400, "bad_field", f"capacity 须为 0 到 {MAX_CAPACITY} 之间的整数（0 表示不限）")
     return username, away, capacity, remove
+
+
+def _optional_int(raw: dict[str, Any], name: str, top: int, meaning: str) -> int | None:
+    """None when the key is absent (an existing member keeps their value); else an integer 0..top."""
+    if name not in raw:
+        return None
+    value = raw[name]
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= top:
+        raise ApiError(400, "bad_field", f"{name} 须为 0 到 {top} 之间的整数（{meaning}）")
+    return value
 
 
 class _Lenient(RequestModel):
@@ -70,12 +92,50 @@ class MemberIn(_Lenient):
     away: bool = False
     capacity: int = Field(0, ge=0, le=MAX_CAPACITY, description="0 表示不限")
     remove: bool = Field(False, description="true：移出团队")
+    # Omitted: an existing member keeps theirs (unlike away and capacity, which have always been reset).
+    monthly_cap: int | None = Field(None, ge=0, le=MAX_CAPACITY,
+                                    description="30 天内最多分配的 MQL 数；0 表示不限；省略则不变（新成员为 0）")
+    weight: int | None = Field(None, ge=0, le=MAX_WEIGHT,
+                               description="轮转权重；0 表示按每日上限（capacity）计，未设上限则为 1；"
+                                           "省略则不变（新成员为 0）")
 
     @model_validator(mode="before")
     @classmethod
     def _checked(cls, raw: Any) -> Any:
         username, away, capacity, remove = _member_fields(raw)
-        return {"username": username, "away": away, "capacity": capacity, "remove": remove}
+        monthly_cap = _optional_int(raw, "monthly_cap", MAX_CAPACITY, "0 表示不限")
+        weight = _optional_int(raw, "weight", MAX_WEIGHT, "0 表示按每日上限计，未设上限则为 1")
+        return {"username": username, "away": away, "capacity": capacity, "remove": remove,
+                "monthly_cap": monthly_cap, "weight": weight}
+
+
+class UserPatch(RequestModel):
+    """Each field present is set, absent ones keep their value; unknown fields (role, password…) are refused."""
+
+    display_name: str | None = Field(None, min_length=1, max_length=MAX_DISPLAY_NAME)
+    wecom_userid: str | None = Field(None, max_length=MAX_WECOM_USERID, description="null 表示清除")
+    card_style: Literal[CARD_STYLES] | None = Field(  # type: ignore[valid-type]
+        None, description="企业微信推送样式：template_card（带接受/退回按钮）或 textcard（旧版客户端）")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _checked(cls, raw: Any) -> Any:  # the checks creation runs (bot/people/accounts.py), same answers
+        if not isinstance(raw, dict):
+            return raw
+        checked = dict(raw)  # unknown keys pass through, for extra="forbid" to refuse
+        try:
+            if "display_name" in raw:
+                checked["display_name"] = check_text("display_name", raw["display_name"], MAX_DISPLAY_NAME,
+                                                     required=True)
+            if "wecom_userid" in raw:
+                checked["wecom_userid"] = check_text("wecom_userid", raw["wecom_userid"], MAX_WECOM_USERID)
+            if "card_style" in raw:
+                checked["card_style"] = check_card_style(raw["card_style"])
+        except AccountError as exc:
+            raise api_error(exc) from exc
+        if not any(name in raw for name in ("display_name", "wecom_userid", "card_style")):
+            raise ApiError(400, "bad_field", "请至少提供 display_name、wecom_userid 或 card_style 之一")
+        return checked
 
 
 class TeamIn(_Lenient):
@@ -106,6 +166,7 @@ class UserOut(ResponseModel):
     display_name: str | None
     role: str
     wecom_userid: str | None
+    card_style: str
     disabled: bool
     disabled_at: Timestamp | None
     created_at: Timestamp
@@ -127,6 +188,11 @@ class UserCreated(ResponseModel):
     password: str | None = Field(None, description="仅在自动生成时返回一次", exclude_if=lambda v: v is None)
 
 
+class UserUpdated(ResponseModel):
+    user: ListedUser
+    changed: bool
+
+
 class UserDisabled(ResponseModel):
     user: UserOut
     changed: bool
@@ -138,6 +204,8 @@ class Member(ResponseModel):
     role: str
     away: bool
     capacity: int
+    monthly_cap: int
+    weight: int
 
 
 class TeamOut(ResponseModel):

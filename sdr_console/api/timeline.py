@@ -1,10 +1,12 @@
-"""``GET /api/leads/{lead_id}/timeline?before=&limit=``: a lead's touchpoints, messages in and out and stage
-changes, newest first, one keyset-paginated stream (storage/repos/timeline.py). ``next_before`` is the cursor
-of the next (older) page, null on the oldest. The 360 renders the same items as a conversation view.
+"""``GET /api/leads/{lead_id}/timeline?before=&limit=``: a lead's touchpoints, messages in and out, stage
+changes and hand-off steps, newest first, one keyset-paginated stream (storage/repos/timeline.py).
+``next_before`` is the cursor of the next (older) page, null on the oldest. The 360 renders the same items as a
+conversation view.
 
 Item kinds: ``inbound`` (what the prospect wrote: a message touchpoint's text), ``outbound`` (what we sent
 them: bot and customer-service messages, template messages, WeCom welcomes), ``internal`` (a WeCom notice to
-a colleague about the lead), ``stage`` (a lifecycle move) and ``event`` (any other touchpoint). Texts are
+a colleague about the lead, the CRM delivery), ``stage`` (a lifecycle move), ``handoff`` (a step of the hand-off to
+sales: assigned, pushed, reminded, escalated, accepted, returned ...) and ``event`` (any other touchpoint). Texts are
 returned verbatim; escaping is the renderer's job.
 """
 
@@ -25,10 +27,10 @@ from sdr_console.api.models import Timestamp
 from sdr_console.api.serialize import iso
 from sdr_console.api.spec import QueryModel, ResponseModel, Text, api_spec, parse_query, respond
 from storage.models import OutboxMessage, StageTransition, Touchpoint
-from storage.repos.timeline import OUTBOX, STAGE, Cursor, Entry, timeline_page
+from storage.repos.timeline import HANDOFF, OUTBOX, STAGE, Cursor, Entry, timeline_page
 
 DEFAULT_LIMIT, MAX_LIMIT = 30, 100
-Kind = Literal["inbound", "outbound", "internal", "stage", "event"]
+Kind = Literal["inbound", "outbound", "internal", "stage", "handoff", "event"]
 MAX_TEXT = 2000
 EVENT_LABELS = {
     "oa_subscribe": "关注公众号", "oa_unsubscribe": "取消关注公众号", "oa_scan": "扫描二维码", "oa_click": "点击菜单",
@@ -38,16 +40,25 @@ EVENT_LABELS = {
     "consent_revoked": "退订消息", "data_erasure_request": "申请删除个人信息", "request_demo": "申请产品演示",
     "visit_pricing": "查看价格", "content_download": "下载资料", "content_view": "阅读内容",
     "webinar_register": "报名直播", "webinar_attend": "参加直播", "event_attend": "参加活动",
-    "email_open": "打开邮件", "email_click": "点击邮件链接",
+    "email_open": "打开邮件", "email_click": "点击邮件链接", "handoff_returned": "被销售退回",
 }
 MESSAGE_LABELS = {"text": "文字消息", "image": "图片", "voice": "语音", "video": "视频", "shortvideo": "小视频",
                   "location": "位置", "link": "链接", "file": "文件"}
 OUTBOX_LABELS = {"oa.custom_text": "客服消息", "oa.template": "模板消息", "wecom.welcome": "企业微信欢迎语",
-                 "wecom.app_text": "企业微信任务通知"}
+                 "wecom.app_text": "企业微信任务通知", "crm.lead_accepted": "推送到 CRM",
+                 "wecom.template_card": "线索卡片（企业微信）", "wecom.textcard": "线索卡片（企业微信文本卡片）",
+                 "wecom.update_template_card": "更新线索卡片"}
 STATUS_LABELS = {"pending": "待发送", "sent": "已发送", "failed": "发送失败", "sandboxed": "沙箱（未发出）",
                  "suppressed": "已拦截（已退订）", "skipped": "未发送（超出48小时）", "fallback": "改用模板消息",
-                 "cancelled": "已取消"}
-INTERNAL_METHODS = frozenset({"wecom.app_text"})
+                 "cancelled": "已取消", "merged": "已合并到摘要卡片"}
+INTERNAL_METHODS = frozenset({"wecom.app_text", "crm.lead_accepted", "wecom.template_card", "wecom.textcard",
+                              "wecom.update_template_card"})
+# A hand-off step's line (assignment_events.kind); "assigned" and "returned" are written out below.
+HANDOFF_LABELS = {"pushed": "已推送到销售企业微信", "digest": "已合并推送（摘要卡片）", "reminded": "提醒",
+                  "escalated": "升级至主管", "accepted": "销售接受", "card_updated": "卡片已更新",
+                  "transfer": "企业微信客户已转接"}
+RULE_LABELS = {"manual": "手动改派", "sla.reassign": "超时改派", "routing.default_owner": "默认负责人",
+               "member_disabled": "成员停用后改派"}
 
 
 class TimelineQuery(QueryModel):
@@ -102,10 +113,28 @@ def _stage(s: StageTransition) -> dict[str, Any]:
             "channel": None, "status": None}
 
 
+def _handoff(entry: Entry) -> dict[str, Any]:
+    e, a = entry.row, entry.handoff
+    assert a is not None  # storage/repos/timeline.py joins every step to its assignment
+    text = None
+    if e.kind == "assigned":
+        title = f"分配给 {a.assignee}（规则：{RULE_LABELS.get(a.rule, a.rule)}）"
+        text = _text(a.reason)
+    elif e.kind == "returned":
+        title = f"销售退回：{(e.detail or {}).get('reason') or a.return_reason or ''}"
+        text = _text(a.return_text)
+    else:
+        title = HANDOFF_LABELS.get(e.kind, e.kind)
+    return {"kind": "handoff", "title": title, "text": text, "author": entry.author or "系统", "channel": None,
+            "status": None}
+
+
 def describe(entry: Entry) -> TimelineItem:
     """How one entry reads in the API and on the 360."""
     if entry.source == OUTBOX:
         body = _outbox(entry.row, entry.author)
+    elif entry.source == HANDOFF:
+        body = _handoff(entry)
     elif entry.source == STAGE:
         body = _stage(entry.row)
     else:
@@ -124,8 +153,8 @@ def parse_cursor(raw: str | None) -> Cursor | None:
 
 @require_token
 @lead_action(LEAD_READ)
-@api_spec("潜客时间线：触点、收发消息与阶段变更（新到旧，游标分页）", query=TimelineQuery, response=TimelinePage,
-          errors=(400, 404), tags=("leads",))
+@api_spec("潜客时间线：触点、收发消息、阶段变更与分配处理（新到旧，游标分页）", query=TimelineQuery,
+          response=TimelinePage, errors=(400, 404), tags=("leads",))
 async def get_timeline(request: web.Request) -> web.Response:
     query = parse_query(request, TimelineQuery)
     before = parse_cursor(query.before)

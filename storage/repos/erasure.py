@@ -18,7 +18,7 @@ from datetime import datetime
 from sqlalchemy import String, cast, delete, literal, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from leads.identity import MP_OPENID, IdentityKey
+from leads.identity import MP_OPENID, WECOM_EXTERNAL, IdentityKey
 from storage.models import (
     AuditEntry,
     DuplicateSuggestion,
@@ -35,8 +35,10 @@ from storage.models import (
     SubmissionKey,
     Touchpoint,
 )
+from storage.repos.handoff_cards import erase_from_digests
 from storage.repos.lead_history import PROFILE_EDIT
 from storage.repos.tombstones import Hasher, bury
+from storage.repos.transfers import erase_customers
 
 ERASED = "erased"
 
@@ -53,6 +55,10 @@ async def erase_lead(session: AsyncSession, lead_id: int, now: datetime, *, hash
         select(Identity.kind, Identity.app, Identity.value).where(Identity.lead_id.in_(ids)))).all()]
     await bury(session, set(identities), hasher, now)
     await _erase_messages(session, ids, now)
+    # Customer-transfer batches name up to 100 people each, so they carry no lead_id for the line above.
+    await erase_customers(session, ids, [i.value for i in identities if i.kind == WECOM_EXTERNAL])
+    # So do digest cards, listing a salesperson's waiting leads by name and company.
+    await erase_from_digests(session, ids)
     mp_openids = [i.value for i in identities if i.kind == MP_OPENID]
     await session.execute(delete(MiniProgramSession).where(or_(
         MiniProgramSession.lead_id.in_(ids), MiniProgramSession.openid.in_(mp_openids))))

@@ -18,8 +18,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from storage.models import Lead, OutboxMessage
 
 # Every status a row can have, for the API's filter ("cancelled": the lead's data was erased, repos/erasure.py;
-# "suppressed", "skipped" and "fallback": the outbound rules' verdicts, bot/outbox/rules.py).
-OUTBOX_STATUSES = ("pending", "sent", "failed", "sandboxed", "suppressed", "skipped", "fallback", "cancelled")
+# "suppressed", "skipped" and "fallback": the outbound rules' verdicts, bot/outbox/rules.py; "merged": sent as
+# part of a digest row, bot/outbox/digest.py).
+OUTBOX_STATUSES = ("pending", "sent", "failed", "sandboxed", "suppressed", "skipped", "fallback", "cancelled",
+                   "merged")
 
 
 @dataclass(frozen=True)

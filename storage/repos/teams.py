@@ -1,4 +1,4 @@
-"""Teams and their members (with the away flag and capacity routing reads)."""
+"""Teams and their members (with the away flag, caps and weight routing reads)."""
 
 from __future__ import annotations
 
@@ -29,13 +29,18 @@ async def list_teams(session: AsyncSession) -> list[Team]:
 
 
 async def set_member(session: AsyncSession, team_id: int, user_id: int, *, away: bool = False,
-                     capacity: int = 0) -> TeamMember:
-    """Adds the user to the team, or updates their away flag and capacity when they are in it already."""
+                     capacity: int = 0, monthly_cap: int | None = None, weight: int | None = None) -> TeamMember:
+    """Adds the user to the team, or updates their away flag and capacity when they are in it already.
+    ``monthly_cap`` and ``weight``: None keeps the member's value (0, "no cap" and "derived", for a new member)."""
     member = await session.get(TeamMember, (team_id, user_id))
     if member is None:
-        member = TeamMember(team_id=team_id, user_id=user_id)
+        member = TeamMember(team_id=team_id, user_id=user_id, monthly_cap=0, weight=0)
         session.add(member)
     member.away, member.capacity = away, capacity
+    if monthly_cap is not None:
+        member.monthly_cap = monthly_cap
+    if weight is not None:
+        member.weight = weight
     await session.flush()
     return member
 

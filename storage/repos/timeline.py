@@ -1,10 +1,11 @@
-"""A lead's timeline for the 360: touchpoints (inbound messages among them), outbound messages (the outbox) and
-stage changes, merged newest first and paginated by a keyset cursor.
+"""A lead's timeline for the 360: touchpoints (inbound messages among them), outbound messages (the outbox),
+stage changes and the hand-off's steps (assignment_events), merged newest first and paginated by a keyset cursor.
 
 Why a keyset and not an offset: a lead with thousands of touchpoints must open as fast as one with ten, and a
 page must not shift when new touchpoints arrive while someone reads. The order is total — (time, source,
 id), all descending — so rows with equal timestamps are neither skipped nor repeated across pages. Each source
-is read with its own indexed query (touchpoints: ix_touchpoints_lead_id_occurred_at; stage changes: by lead),
+is read with its own indexed query (touchpoints: ix_touchpoints_lead_id_occurred_at; stage changes: by lead;
+hand-off steps: ix_assignment_events_lead_id_at),
 at most ``limit + 1`` rows each, and the merge happens here; only the page asked for is ever loaded.
 """
 
@@ -17,14 +18,15 @@ from typing import Any
 
 from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import aliased
 
-from storage.models import OutboxMessage, StageTransition, Touchpoint, User
+from storage.models import Assignment, AssignmentEvent, OutboxMessage, StageTransition, Touchpoint, User
 
 # Source ranks: the tie-break between rows of one instant (descending, like everything else).
-TOUCHPOINT, STAGE, OUTBOX = "t", "s", "o"
-SOURCES = (TOUCHPOINT, STAGE, OUTBOX)
+TOUCHPOINT, STAGE, OUTBOX, HANDOFF = "t", "s", "o", "a"
+SOURCES = (TOUCHPOINT, STAGE, OUTBOX, HANDOFF)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_CURSOR = re.compile(r"(-?[0-9]{1,18})\.([tso])\.([0-9]{1,19})")
+_CURSOR = re.compile(r"(-?[0-9]{1,18})\.([tsoa])\.([0-9]{1,19})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,12 +57,24 @@ class Cursor:
 
 
 @dataclass(frozen=True, slots=True)
+class Handoff:
+    """What a hand-off step's line needs from its assignment: to whom, by which rule, why it came back."""
+
+    assignee: str
+    rule: str
+    reason: str
+    return_reason: str | None
+    return_text: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Entry:
-    source: str  # TOUCHPOINT, STAGE or OUTBOX
+    source: str  # TOUCHPOINT, STAGE, OUTBOX or HANDOFF
     at: datetime
     id: int
-    row: Any  # the Touchpoint, StageTransition or OutboxMessage
-    author: str | None = None  # an outbox message sent from the console: its author's username
+    row: Any  # the Touchpoint, StageTransition, OutboxMessage or AssignmentEvent
+    author: str | None = None  # an outbox message sent from the console, a hand-off step: who (their name)
+    handoff: Handoff | None = None  # a hand-off step: its assignment's facts
 
     @property
     def cursor(self) -> Cursor:
@@ -108,6 +122,26 @@ async def timeline_page(session: AsyncSession, lead_id: int, before: Cursor | No
     entries = [Entry(TOUCHPOINT, t.occurred_at, t.id, t) for t in (await session.execute(touch)).scalars()]
     entries += [Entry(STAGE, s.occurred_at, s.id, s) for s in (await session.execute(stages)).scalars()]
     entries += [Entry(OUTBOX, m.created_at, m.id, m, name) for m, name in (await session.execute(out)).all()]
+    entries += await _handoff_steps(session, lead_id, before, take)
     entries.sort(key=Entry.key, reverse=True)
     page = entries[:limit]
     return Page(page, page[-1].cursor if len(entries) > limit else None)
+
+
+async def _handoff_steps(session: AsyncSession, lead_id: int, before: Cursor | None, take: int) -> list[Entry]:
+    actor, assignee = aliased(User), aliased(User)
+    stmt = _where(
+        select(AssignmentEvent, _name(actor), _name(assignee), Assignment.rule, Assignment.reason,
+               Assignment.return_reason, Assignment.return_text)
+        .join(Assignment, Assignment.id == AssignmentEvent.assignment_id)
+        .join(assignee, assignee.id == Assignment.user_id)
+        .outerjoin(actor, actor.id == AssignmentEvent.actor_user_id)
+        .where(AssignmentEvent.lead_id == lead_id),
+        _before(AssignmentEvent.at, AssignmentEvent.id, HANDOFF, before))
+    stmt = stmt.order_by(AssignmentEvent.at.desc(), AssignmentEvent.id.desc()).limit(take)
+    return [Entry(HANDOFF, e.at, e.id, e, who, Handoff(to, rule, reason, back, text))
+            for e, who, to, rule, reason, back, text in (await session.execute(stmt)).all()]
+
+
+def _name(user: Any) -> Any:
+    return func.coalesce(func.nullif(user.display_name, ""), user.username)  # as the navbar names people

@@ -53,6 +53,18 @@ async def desktop_browser(playwright_api: Any, **options: Any) -> AsyncIterator[
             await browser.close()
 
 
+# The mobile inbox's users: WeCom's built-in browser on a 375-px phone (/m/).
+WECOM_UA = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_0 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) "
+            "Mobile/15E148 wxwork/4.1.20 MicroMessenger/7.0.1 Language/zh ColorScheme/Light")
+MOBILE = {"viewport": {"width": 375, "height": 812}, "device_scale_factor": 2, "is_mobile": True,
+          "has_touch": True, "user_agent": WECOM_UA, "locale": "zh-CN", "timezone_id": "Asia/Shanghai"}
+
+
+def mobile_browser(playwright_api: Any, **options: Any) -> Any:
+    """``desktop_browser`` as MOBILE: the same Chromium, a phone's viewport and WeCom's user agent."""
+    return desktop_browser(playwright_api, **{**MOBILE, **options})
+
+
 def screenshots(backend: Any) -> Path:
     """Where a console browser test writes its screenshots (ignored by git; look at them)."""
     root = Path(os.environ.get("LEADRELAY_ARTIFACTS", Path(__file__).resolve().parents[1] / "artifacts"))

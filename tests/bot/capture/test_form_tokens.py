@@ -17,7 +17,8 @@ from bot.capture.form_tokens import (
     oauth_state,
 )
 from bot.crypto.keyring import KeyRing
-from bot.wechat.oauth import claim_code, oauth_base_url
+from bot.wechat.codes import claim_code
+from bot.wechat.oauth import oauth_base_url
 
 KEY = KeyRing([b"k-test-key-one-0123456789abcdefghijklmnop"])
 OTHER_KEY = KeyRing([b"o-test-key-two-0123456789abcdefghijklmnop"])

@@ -27,7 +27,8 @@ from tests.support.backends import Backend
 from tests.support.helpers import make_config
 
 TIMEOUT_S = 10.0
-BUILTIN = ["inbox_sweep", "score_refresh", "content_refresh", "submission_keys_prune"]
+BUILTIN = ["inbox_sweep", "score_refresh", "content_refresh", "submission_keys_prune", "handoff_sla",
+           "customer_transfer_poll"]
 
 
 async def nothing() -> None:
@@ -64,7 +65,7 @@ def test_an_unknown_job_name_fails_start_up_naming_the_key() -> None:
     with pytest.raises(ConfigError, match="unknown job 'score_refesh'") as caught:
         create_app(config(enabled=["score_refesh"]))
     assert caught.value.key == "jobs.enabled"
-    assert "inbox_sweep, score_refresh, content_refresh, submission_keys_prune" in str(caught.value)
+    assert ", ".join(BUILTIN) in str(caught.value)
 
 
 def test_every_registered_job_is_enabled_by_default_and_enabled_keeps_registration_order() -> None:

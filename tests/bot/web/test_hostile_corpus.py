@@ -24,6 +24,7 @@ from bot.config.limits import RateLimitsConfig
 from bot.keys import ENGINE
 from storage.models import Base
 from tests.bot.web.hostile_corpus import VALID_ITEM, Case, corpus
+from tests.bot.web.hostile_handoff import handoff_corpus
 from tests.support.fakes.wechat_server import FakeWeChatServer
 from tests.support.forms import capture_config
 from tests.support.helpers import API_TOKEN
@@ -31,7 +32,7 @@ from tests.support.miniprogram import mp_login
 
 # Their own tests cover the signed XML callbacks; a hostile body there is refused by the signature check.
 CALLBACKS = ("/wechat/callback", "/wecom/callback")
-CASES = corpus()
+CASES = corpus() + handoff_corpus()
 
 
 @dataclasses.dataclass
