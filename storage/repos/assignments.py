@@ -58,6 +58,10 @@ def _row(row: Any) -> AssignmentRow:
     return AssignmentRow(*row)
 
 
+_PENDING_OF_LEADS = select(*_COLUMNS).where(_a.c.lead_id.in_(bindparam("b_ids", expanding=True)),
+                                            _a.c.status == PENDING)
+
+
 def _postgres(db: Db) -> bool:
     bind = db.bind if isinstance(db, AsyncSession) else db
     return bind is not None and bind.dialect.name == "postgresql"
@@ -84,8 +88,8 @@ async def pending_assignments(db: Db, lead_ids: Sequence[int]) -> dict[int, Assi
     """lead id -> its pending assignment, for the leads that have one (one statement for a batch)."""
     if not lead_ids:
         return {}
-    stmt = select(*_COLUMNS).where(_a.c.lead_id.in_(sorted(set(lead_ids))), _a.c.status == PENDING)
-    return {row.lead_id: row for row in map(_row, (await db.execute(stmt)).all())}
+    rows = (await db.execute(_PENDING_OF_LEADS, {"b_ids": sorted(set(lead_ids))})).all()
+    return {row.lead_id: row for row in map(_row, rows)}
 
 
 async def assignment_by_id(db: Db, assignment_id: int) -> AssignmentRow | None:

@@ -45,6 +45,21 @@ _SAVE_MEMBER = (update(_tm).where(_tm.c.team_id == bindparam("b_team"), _tm.c.us
                 .values(credit=bindparam("b_credit"), last_assigned_at=bindparam("b_last")))
 
 
+# Built once: the routing of one MQL runs these under the team's lock, where building a statement costs more
+# than the database takes to run it.
+_LOCK_MEMBERS = (select(_tm.c.user_id, _tm.c.weight, _tm.c.capacity, _tm.c.monthly_cap, _tm.c.credit,
+                        _tm.c.last_assigned_at, _tm.c.away, _users.c.disabled_at, _users.c.role)
+                 .join(_users, _users.c.id == _tm.c.user_id).where(_tm.c.team_id == bindparam("b_team"))
+                 .order_by(_tm.c.user_id).with_for_update(of=_tm))
+_TEAM_IDS = select(_teams.c.name, _teams.c.id).where(_teams.c.name.in_(bindparam("b_names", expanding=True)))
+_FIRST_CHANNEL = (select(_tp.c.channel).where(_tp.c.lead_id == _leads.c.id)
+                  .order_by(_tp.c.occurred_at, _tp.c.id).limit(1).scalar_subquery())
+_FACTS = (select(_leads.c.id, _leads.c.profile, _leads.c.quadrant, _leads.c.motivation, _FIRST_CHANNEL)
+          .where(_leads.c.id.in_(bindparam("b_ids", expanding=True)),
+                 and_(_leads.c.merged_into_id.is_(None), _leads.c.erased_at.is_(None)))
+          .order_by(_leads.c.id).with_for_update(of=_leads))
+
+
 @dataclass(frozen=True, slots=True)
 class _Target:
     team_id: int | None
@@ -137,11 +152,7 @@ async def _route_team(tx: EventTx, team_id: int, leads: list[tuple[int, _Target]
 async def _lock_members(db: AsyncSession | AsyncConnection, team_id: int, at: datetime) -> tuple[Member, ...]:
     """The team's members under their row locks, with their counts in the cap windows (counted after the lock
     is held: a fresh statement sees every assignment the previous holder committed)."""
-    stmt = (select(_tm.c.user_id, _tm.c.weight, _tm.c.capacity, _tm.c.monthly_cap, _tm.c.credit,
-                   _tm.c.last_assigned_at, _tm.c.away, _users.c.disabled_at, _users.c.role)
-            .join(_users, _users.c.id == _tm.c.user_id).where(_tm.c.team_id == team_id)
-            .order_by(_tm.c.user_id).with_for_update(of=_tm))
-    rows = (await db.execute(stmt)).all()
+    rows = (await db.execute(_LOCK_MEMBERS, {"b_team": team_id})).all()
     # Only a capped member's window is counted: an uncapped one's count decides nothing, and grows without bound.
     counts = await _counts(db, [r.user_id for r in rows if r.capacity or r.monthly_cap], at)
     return tuple(Member(r.user_id, weight=r.weight or 0, capacity=r.capacity or 0, monthly_cap=r.monthly_cap or 0,
@@ -165,7 +176,7 @@ async def _counts(db: AsyncSession | AsyncConnection, user_ids: list[int], at: d
 async def _team_ids(db: AsyncSession | AsyncConnection, names: set[str]) -> dict[str, int]:
     if not names:
         return {}
-    rows = (await db.execute(select(_teams.c.name, _teams.c.id).where(_teams.c.name.in_(sorted(names))))).all()
+    rows = (await db.execute(_TEAM_IDS, {"b_names": sorted(names)})).all()
     return {name: team_id for name, team_id in rows}
 
 
@@ -200,12 +211,7 @@ async def _facts(db: AsyncSession | AsyncConnection, lead_ids: list[int]) -> dic
     the leads' row locks (PostgreSQL, in id order: two transactions never wait on each other in a circle)."""
     if not lead_ids:
         return {}
-    first_channel = (select(_tp.c.channel).where(_tp.c.lead_id == _leads.c.id)
-                     .order_by(_tp.c.occurred_at, _tp.c.id).limit(1).scalar_subquery())
-    stmt = (select(_leads.c.id, _leads.c.profile, _leads.c.quadrant, _leads.c.motivation, first_channel)
-            .where(_leads.c.id.in_(lead_ids), and_(_leads.c.merged_into_id.is_(None), _leads.c.erased_at.is_(None)))
-            .order_by(_leads.c.id).with_for_update(of=_leads))
-    rows: list[Any] = list((await db.execute(stmt)).all())
+    rows: list[Any] = list((await db.execute(_FACTS, {"b_ids": lead_ids})).all())
     return {r[0]: LeadFacts.of(r[0], r[1], channel=r[4], quadrant=r[2], motivation=r[3]) for r in rows}
 
 
