@@ -15,17 +15,14 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.keys import SESSIONS
-from bot.limits.web import LIMITER
 from leads import access
 from sdr_console.api.auth import lead_action
 from sdr_console.mobile.web import message, require_user
-from sdr_console.pages.lead_access import Can, LeadView
+from sdr_console.pages.lead_access import Can, LeadView, audit_read_refused
 from sdr_console.web.guard import ConsoleUser, SignedIn
 from storage.models import Lead
-from storage.repos import audit as audit_repo
 from storage.repos.lead_views import find_lead
 from storage.repos.teams import share_a_team
-from storage.tx import in_transaction
 
 LEAD_PATH = "/m/leads/"
 _MAX_ID = 2**63 - 1
@@ -52,14 +49,7 @@ def not_found(request: web.Request) -> web.Response:
 
 
 async def refuse(request: web.Request, current: SignedIn, lead_id: int) -> web.Response:
-    ip = request.app[LIMITER].clients.of(request)
-
-    async def work(session: AsyncSession) -> None:
-        await audit_repo.record(session, action=access.LEAD_READ, actor_user_id=current.user.id,
-                                actor_label=current.user.username, target_kind="lead", target_id=lead_id,
-                                after={"page": request.path[:200]}, ip=ip, outcome=audit_repo.DENIED)
-
-    await in_transaction(request.app[SESSIONS], work)
+    await audit_read_refused(request, current, lead_id)
     return message(request, 403, "无权查看", "该潜客不在您的名下，您没有权限查看。")
 
 

@@ -74,7 +74,8 @@ def not_found_page(request: web.Request, current: SignedIn) -> web.Response:
                   link_label="返回线索列表")
 
 
-async def _refuse(request: web.Request, current: SignedIn, lead_id: int) -> web.Response:
+async def audit_read_refused(request: web.Request, current: SignedIn, lead_id: int) -> None:
+    """A lead page refused to this user, in the audit log (the console's pages and the mobile inbox's)."""
     ip = request.app[LIMITER].clients.of(request)
 
     async def work(session: AsyncSession) -> None:
@@ -83,6 +84,10 @@ async def _refuse(request: web.Request, current: SignedIn, lead_id: int) -> web.
                                 after={"page": request.path[:200]}, ip=ip, outcome=audit_repo.DENIED)
 
     await in_transaction(request.app[SESSIONS], work)
+
+
+async def _refuse(request: web.Request, current: SignedIn, lead_id: int) -> web.Response:
+    await audit_read_refused(request, current, lead_id)
     return render(request, "message.html", 403, title="无权查看", message="您没有权限查看该潜客。",
                   user=current.user, csrf=current.session.csrf, nav="/console/leads", link="/console/leads",
                   link_label="返回线索列表")

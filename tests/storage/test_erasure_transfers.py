@@ -6,7 +6,6 @@ written by the real transfer, sender and poll against the fake WeCom."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 
 import pytest
 from sqlalchemy import select
@@ -17,7 +16,6 @@ from bot.handoff.transfer_poll import poll_transfers
 from bot.outbox.enqueue import enqueue
 from bot.outbox.methods import ApiClients
 from bot.outbox.sender import OutboxSender
-from bot.wechat.api import WeComAPI
 from leads.customer_transfer import METHOD, batch_outcomes
 from storage.db import session_factory
 from storage.models import AuditEntry, OutboxMessage, User
@@ -25,7 +23,6 @@ from storage.repos.erasure import erase_lead
 from storage.repos.transfers import ACTION, get_transfer
 from tests.support.clock import Clock
 from tests.support.customer_transfers import add_customers, add_member
-from tests.support.fakes.configs import wecom_config
 from tests.support.fakes.wechat_state import FakeWeChatState
 from tests.support.fakes.wechat_transfer import complete
 
@@ -39,13 +36,6 @@ def wechat_state() -> FakeWeChatState:
     state.register_employee("bob_wx")
     state.register_employee("alice_wx")
     return state
-
-
-@pytest.fixture
-async def wecom(fake, redis_client, backend) -> AsyncIterator[WeComAPI]:
-    api = WeComAPI(wecom_config(fake.base_url), redis_client, backend.redis_prefix)
-    yield api
-    await api.aclose()
 
 
 async def transfer(sessions, from_id: int, to_id: int, lead_ids: list[int] | None, *, sandbox: bool) -> int:

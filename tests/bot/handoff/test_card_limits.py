@@ -3,8 +3,6 @@ never dropped (the fake drops the excess silently, as WeCom does), and the sent 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 from sqlalchemy import select
 
@@ -15,11 +13,9 @@ from bot.handoff.cards import CardLead
 from bot.outbox.enqueue import enqueue
 from bot.outbox.methods import ApiClients
 from bot.outbox.sender import OutboxSender
-from bot.wechat.api import WeComAPI
 from storage.db import session_factory
 from storage.models import OutboxMessage
 from tests.support.clock import Clock
-from tests.support.fakes.configs import wecom_config
 from tests.support.fakes.wechat_cards import cards_of
 from tests.support.fakes.wechat_state import FakeWeChatState
 
@@ -37,13 +33,6 @@ def wechat_state(clock: Clock) -> FakeWeChatState:
     for userid in ("sales_chen", "sales_wu"):
         state.register_employee(userid)
     return state
-
-
-@pytest.fixture
-async def wecom(fake, redis_client, backend) -> AsyncIterator[WeComAPI]:
-    api = WeComAPI(wecom_config(fake.base_url), redis_client, backend.redis_prefix)
-    yield api
-    await api.aclose()
 
 
 def sender(engine, wecom, clock, redis_client, backend) -> OutboxSender:

@@ -4,7 +4,6 @@ the fake WeCom server, on both backends."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import timedelta
 
 import pytest
@@ -16,14 +15,12 @@ from bot.handoff.transfer_poll import GIVE_UP, poll_transfers
 from bot.outbox.enqueue import enqueue
 from bot.outbox.methods import ApiClients
 from bot.outbox.sender import OutboxSender
-from bot.wechat.api import WeComAPI
 from leads.customer_transfer import TOO_OFTEN, batch_outcomes
 from storage.db import session_factory
 from storage.models import Assignment, AssignmentEvent, Lead, OutboxMessage, User, utcnow
 from storage.repos.transfers import get_transfer
 from tests.support.clock import Clock
 from tests.support.customer_transfers import add_customers, add_member
-from tests.support.fakes.configs import wecom_config
 from tests.support.fakes.wechat_state import FakeWeChatState
 from tests.support.fakes.wechat_transfer import complete, refuse, transfers_of
 
@@ -37,13 +34,6 @@ def wechat_state() -> FakeWeChatState:
     state = FakeWeChatState()
     state.register_employee("bob_wx")
     return state
-
-
-@pytest.fixture
-async def wecom(fake, redis_client, backend) -> AsyncIterator[WeComAPI]:
-    api = WeComAPI(wecom_config(fake.base_url), redis_client, backend.redis_prefix)
-    yield api
-    await api.aclose()
 
 
 @pytest.fixture

@@ -48,13 +48,6 @@ async def oa(fake, redis_client, backend) -> AsyncIterator[OfficialAccountAPI]:
     await api.aclose()
 
 
-@pytest.fixture
-async def wecom(fake, redis_client, backend) -> AsyncIterator[WeComAPI]:
-    api = WeComAPI(wecom_config(fake.base_url), redis_client, backend.redis_prefix)
-    yield api
-    await api.aclose()
-
-
 # ---- token sharing -------------------------------------------------------------------------------------
 
 async def test_concurrent_calls_on_a_cold_cache_fetch_one_token(fake, oa, redis_client):

@@ -3,27 +3,16 @@ a message task the owning member confirms), against the fake WeCom server."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from bot.errors import WeChatAPIError
 from bot.outbox.methods import METHODS, ApiClients
-from bot.wechat.api import WeComAPI
-from tests.support.fakes.configs import wecom_config
 from tests.support.fakes.wechat_state import FakeWeChatState
 
 
 @pytest.fixture
 def wechat_state() -> FakeWeChatState:
     return FakeWeChatState()  # the apps of fakes/configs.py, which this client uses
-
-
-@pytest.fixture
-async def wecom(fake, redis_client, backend) -> AsyncIterator[WeComAPI]:
-    api = WeComAPI(wecom_config(fake.base_url), redis_client, backend.redis_prefix)
-    yield api
-    await api.aclose()
 
 
 async def test_the_outbox_method_creates_a_task_for_the_member(fake, wecom) -> None:
