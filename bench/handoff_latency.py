@@ -109,8 +109,9 @@ async def seed_team(dsn: str, members: int) -> None:
             "SELECT 'bench_sales_' || n, '销售' || n, 'sales', '!', 'bench_sales_' || n, 'template_card', now() "
             "FROM generate_series(1, $1) n", members)
         team = await conn.fetchval("INSERT INTO teams (name) VALUES ('bench_team') RETURNING id")
-        await conn.execute("INSERT INTO team_members (team_id, user_id, away, capacity, monthly_cap, weight, credit) "
-                           "SELECT $1, id, false, 0, 0, 1, 0 FROM users WHERE username LIKE 'bench_sales_%'", team)
+        await conn.execute("INSERT INTO team_members (team_id, user_id, away, capacity, monthly_cap, weight, "
+                           "virtual_time) SELECT $1, id, false, 0, 0, 1, 0 FROM users "
+                           "WHERE username LIKE 'bench_sales_%'", team)
     finally:
         await conn.close()
 

@@ -1,19 +1,26 @@
 """Who gets an MQL: the first ``[[routing.rules]]`` entry the lead matches names a team, and inside the team a
 smooth weighted round robin picks the member. Pure: storage/repos/routing.py reads the facts and counters,
-locks, and writes what ``pick`` decides.
+locks, and writes what ``ranked`` and ``advance`` decide.
 
 Matching. A rule matches when every key it names accepts the lead's value (any of the rule's values; equal
 after trimming, case-insensitively) and the motivation score is within min_score..max_score (inclusive; a lead
 without a score matches no rule that has a bound). ``product_line`` reads the profile's ``product_line``, else
 its ``product_interest``; ``channel`` is the channel of the lead's first touchpoint.
 
-Picking (nginx's smooth weighted round robin). Every eligible member's credit grows by its weight, the one with
-the most credit wins and gives back the eligible members' total weight: over any run each member gets its
-weight's share, spread out rather than in bursts. The weight is ``team_members.weight`` when above 0, else the
-daily ``capacity`` when above 0 (a member who may take 20 a day gets twice the share of one who may take 10),
-else 1. Credits persist between routings (team_members.credit), so the shares hold across processes and days.
+Picking (nginx's smooth weighted round robin, kept so that only the winner's row changes). Each member has a
+virtual time: the MQLs they were given / their weight. The team's virtual time is the weighted mean of its
+eligible members' plus 1/total weight (this MQL); the member furthest behind their share (weight x (team's -
+own)) wins and their virtual time grows by 1/weight. That is exactly nginx's credit (weight x lag), so over any
+run each member gets its weight's share, spread out rather than in bursts; but as only the winner's state
+changes, concurrent routings in one team need not queue behind one lock: each locks just the member it takes
+(storage/repos/routing.py, ``FOR UPDATE SKIP LOCKED``) and the next takes the next in the ranking. Virtual times
+persist (team_members.virtual_time), so the shares hold across processes and days. Someone who fell behind
+(away, full, newly added) counts from two rounds behind the rest of the team: they catch up by about twice
+their weight in MQLs, not in a burst that starves the rest. The weight is ``team_members.weight`` when above 0,
+else the daily ``capacity`` when above 0 (a member who may take 20 a day gets twice the share of one who may take
+10), else 1.
 Not eligible: away, disabled, excluded (the member being re-routed away from), at the daily cap (``capacity``
-MQLs assigned today, China time) or at the 30-day cap (``monthly_cap``); 0 means no cap. Equal credit goes to
+MQLs assigned today, China time) or at the 30-day cap (``monthly_cap``); 0 means no cap. Equal standing goes to
 whoever has waited longest (never assigned first), then to a stable hash of (lead, member): never to the lower
 id or the longer tenure.
 """
@@ -111,7 +118,7 @@ class Member:
     weight: int = 0
     capacity: int = 0
     monthly_cap: int = 0
-    credit: float = 0.0
+    virtual_time: float = 0.0
     last_assigned_at: datetime | None = None
     away: bool = False
     disabled: bool = False
@@ -138,34 +145,56 @@ def tie_hash(lead_id: int, user_id: int) -> int:
 _NEVER = datetime.min.replace(tzinfo=UTC)
 
 
-def pick(members: Iterable[Member], lead_id: int, *, at: datetime,
-         excluded: frozenset[int] = frozenset()) -> tuple[Member, tuple[Member, ...]] | None:
-    """One step of the round robin: the chosen member (counters updated) and every member after the step
-    (credits, counts and last_assigned_at as they now are). None when nobody is eligible: nothing changes."""
-    everyone = tuple(members)
-    eligible = [m for m in everyone if m.eligible(excluded)]
+ROUNDS = 2.0  # how far behind the rest of the team a member's virtual time may count, in rounds
+
+
+def floors(members: Iterable[Member], excluded: frozenset[int] = frozenset()) -> dict[int, float]:
+    """user id -> the lowest virtual time each eligible member counts from: two rounds behind the least
+    advanced of the other eligible members. The round robin keeps everyone within one round of each other, so
+    only someone who was away, full or newly added is lifted; and a routing that has advanced some members in
+    its own transaction (a batch) does not lift the rest, as the least advanced other is unmoved."""
+    eligible = [m for m in members if m.eligible(excluded)]
+    lowest = sorted(eligible, key=lambda m: m.virtual_time)[:2]
+    out = {}
+    for m in eligible:
+        others = [o.virtual_time for o in lowest if o.user_id != m.user_id]
+        out[m.user_id] = others[0] - ROUNDS if others else m.virtual_time
+    return out
+
+
+def ranked(members: Iterable[Member], lead_id: int, excluded: frozenset[int] = frozenset()) -> list[Member]:
+    """The eligible members in the order they would win this lead: the one furthest behind their share first
+    (weight x (team virtual time after this MQL - own virtual time), the smooth round robin's credit), then the
+    earliest last assignment (never = earliest), then the smallest (lead, member) hash."""
+    eligible = [m for m in members if m.eligible(excluded)]
     if not eligible:
-        return None
-    total = sum(m.share for m in eligible)
-    raised = {m.user_id: m.credit + m.share for m in eligible}
+        return []
+    low, total = floors(eligible), sum(m.share for m in eligible)
+    own = {m.user_id: max(m.virtual_time, low[m.user_id]) for m in eligible}
+    team = (sum(m.share * own[m.user_id] for m in eligible) + 1) / total
 
     def rank(m: Member) -> tuple[float, datetime, int]:
-        # Highest credit; then the earliest last assignment (never = earliest); then the hash (the smallest).
-        return -raised[m.user_id], m.last_assigned_at or _NEVER, tie_hash(lead_id, m.user_id)
+        return -m.share * (team - own[m.user_id]), m.last_assigned_at or _NEVER, tie_hash(lead_id, m.user_id)
 
-    winner = min(eligible, key=rank)
-    after: list[Member] = []
-    chosen = winner
-    for m in everyone:
-        if m.user_id == winner.user_id:
-            chosen = replace(m, credit=raised[m.user_id] - total, last_assigned_at=at, today=m.today + 1,
-                              month=m.month + 1)
-            after.append(chosen)
-        elif m.user_id in raised:
-            after.append(replace(m, credit=raised[m.user_id]))
-        else:
-            after.append(m)
-    return chosen, tuple(after)
+    return sorted(eligible, key=rank)
+
+
+def advance(member: Member, *, floor: float, at: datetime) -> Member:
+    """The winner after the step: its virtual time (lifted to ``floor``) grows by 1/weight; counted."""
+    return replace(member, virtual_time=max(member.virtual_time, floor) + 1.0 / member.share, last_assigned_at=at,
+                   today=member.today + 1, month=member.month + 1)
+
+
+def pick(members: Iterable[Member], lead_id: int, *, at: datetime,
+         excluded: frozenset[int] = frozenset()) -> tuple[Member, tuple[Member, ...]] | None:
+    """One step with every member's state known (one router at a time): the chosen member (counters updated)
+    and every member after the step. None when nobody is eligible: nothing changes."""
+    everyone = tuple(members)
+    order = ranked(everyone, lead_id, excluded)
+    if not order:
+        return None
+    chosen = advance(order[0], floor=floors(everyone, excluded)[order[0].user_id], at=at)
+    return chosen, tuple(chosen if m.user_id == chosen.user_id else m for m in everyone)
 
 
 def day_start(at: datetime) -> datetime:

@@ -395,8 +395,9 @@ class TeamMember(Base):
 
     ``capacity`` caps the MQLs routed to the member per day (China time) and ``monthly_cap`` over 30 days;
     ``weight`` is the member's share of the team's MQLs (0: derived from the capacity, see leads/routing.py).
-    ``credit`` is the member's smooth weighted round-robin balance, kept per team by the router under the
-    team's row locks, and ``last_assigned_at`` breaks ties (longest waiting first, never id order).
+    ``virtual_time`` is the member's standing in the team's round robin (MQLs given / weight, see
+    leads/routing.py), written only by the routing that picks them, under their row lock; ``last_assigned_at``
+    breaks ties (longest waiting first, never id order).
     """
 
     __tablename__ = "team_members"
@@ -407,7 +408,7 @@ class TeamMember(Base):
     capacity: Mapped[int] = mapped_column(Integer, default=0)
     monthly_cap: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     weight: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
-    credit: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
+    virtual_time: Mapped[float] = mapped_column(Float, default=0.0, server_default="0")
     last_assigned_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 

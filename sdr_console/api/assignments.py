@@ -31,7 +31,7 @@ from sdr_console.api.spec import QueryModel, RequestModel, ResponseModel, api_sp
 from storage.models import User, utcnow
 from storage.repos import assignments as repo
 from storage.repos.events import EventTx
-from storage.repos.routing import ROUTABLE_ROLES
+from storage.repos.round_robin import ROUTABLE_ROLES
 from storage.repos.teams import team_ids_of
 from storage.repos.users import user_by_id, user_by_name
 

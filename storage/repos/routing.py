@@ -1,11 +1,9 @@
-"""Routing MQLs to salespeople: reads the facts and the team's counters, locks, and writes what leads/routing.py
+"""Routing MQLs to salespeople: reads the facts and the team's members, locks, and writes what leads/routing.py
 decides (the rules, the weighted round robin, who is eligible).
 
-Safe with several processes (PostgreSQL): the leads' rows are locked first (in id order), then each team's
-member rows (``FOR UPDATE ... ORDER BY user_id``, teams in id order), so the credits are read and written by one
-routing at a time and a lead is never assigned twice; the caps are counted after the lock is held (a fresh
-snapshot sees what the previous holder committed). A batch (a recompute publishing many BecameMQL) costs a few
-statements per team plus the assignment's own, not a lock round per lead. SQLite has one writer at a time.
+Safe with several processes (PostgreSQL): the leads' rows are locked first (in id order), so a lead is never
+assigned twice; inside a team only the member given the lead is locked (storage/repos/round_robin.py), so one
+team's routings run side by side. SQLite has one writer.
 """
 
 from __future__ import annotations
@@ -16,14 +14,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import and_, bindparam, func, select, update
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from leads.access import SALES, TEAM_LEAD
-from leads.routing import DEFAULT_OWNER_RULE, LeadFacts, Member, day_start, matching_rules, month_start, pick
-from storage.models import Assignment, Lead, Team, TeamMember, Touchpoint, User
+from leads.access import TEAM_LEAD
+from leads.routing import DEFAULT_OWNER_RULE, LeadFacts, advance, floors, matching_rules
+from storage.models import Lead, Team, TeamMember, Touchpoint, User
 from storage.repos.assignments import (
-    STATUSES,
     AssignmentRow,
     assign_lead,
     lock_leads,
@@ -31,26 +28,16 @@ from storage.repos.assignments import (
     pending_of_user,
 )
 from storage.repos.events import EventTx
+from storage.repos.round_robin import read_members, save_member, take_member
 
 if TYPE_CHECKING:
     from bot.config.handoff import RoutingConfig
 
 log = logging.getLogger(__name__)
 
-ROUTABLE_ROLES = (SALES, TEAM_LEAD)  # who may hold an MQL: a manager or an SDR in a team gets none
-_a, _leads, _tm, _users = Assignment.__table__, Lead.__table__, TeamMember.__table__, User.__table__
+_leads, _tm, _users = Lead.__table__, TeamMember.__table__, User.__table__
 _tp, _teams = Touchpoint.__table__, Team.__table__
 _REASONS = {"sla.reassign": "超时未处理，改派", "member_disabled": "原负责人已停用，改派"}
-_SAVE_MEMBER = (update(_tm).where(_tm.c.team_id == bindparam("b_team"), _tm.c.user_id == bindparam("b_user"))
-                .values(credit=bindparam("b_credit"), last_assigned_at=bindparam("b_last")))
-
-
-# Built once: the routing of one MQL runs these under the team's lock, where building a statement costs more
-# than the database takes to run it.
-_LOCK_MEMBERS = (select(_tm.c.user_id, _tm.c.weight, _tm.c.capacity, _tm.c.monthly_cap, _tm.c.credit,
-                        _tm.c.last_assigned_at, _tm.c.away, _users.c.disabled_at, _users.c.role)
-                 .join(_users, _users.c.id == _tm.c.user_id).where(_tm.c.team_id == bindparam("b_team"))
-                 .order_by(_tm.c.user_id).with_for_update(of=_tm))
 _TEAM_IDS = select(_teams.c.name, _teams.c.id).where(_teams.c.name.in_(bindparam("b_names", expanding=True)))
 _FIRST_CHANNEL = (select(_tp.c.channel).where(_tp.c.lead_id == _leads.c.id)
                   .order_by(_tp.c.occurred_at, _tp.c.id).limit(1).scalar_subquery())
@@ -128,49 +115,25 @@ async def _route_team(tx: EventTx, team_id: int, leads: list[tuple[int, _Target]
                       unassigned: bool = False) -> list[tuple[int, _Target]]:
     """Assign the team's leads by the round robin; returns the ones nobody in the team could take.
     ``unassigned``: the leads were checked to have no pending assignment (under their locks)."""
-    members = await _lock_members(tx.db, team_id, at)
-    before = {m.user_id: m for m in members}
+    db = tx.db
+    members = await read_members(db, team_id)
+    # Whom to lift (fell two rounds behind), judged on the committed state as read: this transaction's own
+    # advances (a batch) and the fresher states it learns must not make the rest look behind.
+    lift = floors(members, excluded)
     leftovers: list[tuple[int, _Target]] = []
     for lead_id, target in leads:
-        step = pick(members, lead_id, at=at, excluded=excluded)
-        if step is None:
+        chosen = await take_member(tx, team_id, members, lead_id, at=at, excluded=excluded)
+        if chosen is None:
             log.info("team %r has nobody available for lead %s", target.team, lead_id)
             leftovers.append((lead_id, target))
             continue
-        chosen, members = step
+        chosen = advance(chosen, floor=lift.get(chosen.user_id, chosen.virtual_time), at=at)
+        members = [chosen if m.user_id == chosen.user_id else m for m in members]
         reason = _reason(rule, f"匹配规则「{target.label}」，团队「{target.team}」轮转分配")
         out[lead_id] = await assign_lead(tx, lead_id, chosen.user_id, rule=rule or target.label, reason=reason,
                                          at=at, team_id=team_id, unassigned=unassigned)
-    changed = [m for m in members if (m.credit, m.last_assigned_at) != (before[m.user_id].credit,
-                                                                         before[m.user_id].last_assigned_at)]
-    if changed:
-        await tx.db.execute(_SAVE_MEMBER, [{"b_team": team_id, "b_user": m.user_id, "b_credit": m.credit,
-                                            "b_last": m.last_assigned_at} for m in changed])
+        await save_member(db, team_id, chosen)
     return leftovers
-
-
-async def _lock_members(db: AsyncSession | AsyncConnection, team_id: int, at: datetime) -> tuple[Member, ...]:
-    """The team's members under their row locks, with their counts in the cap windows (counted after the lock
-    is held: a fresh statement sees every assignment the previous holder committed)."""
-    rows = (await db.execute(_LOCK_MEMBERS, {"b_team": team_id})).all()
-    # Only a capped member's window is counted: an uncapped one's count decides nothing, and grows without bound.
-    counts = await _counts(db, [r.user_id for r in rows if r.capacity or r.monthly_cap], at)
-    return tuple(Member(r.user_id, weight=r.weight or 0, capacity=r.capacity or 0, monthly_cap=r.monthly_cap or 0,
-                        credit=r.credit or 0.0, last_assigned_at=r.last_assigned_at, away=bool(r.away),
-                        disabled=r.disabled_at is not None or r.role not in ROUTABLE_ROLES,
-                        today=counts.get(r.user_id, (0, 0))[0], month=counts.get(r.user_id, (0, 0))[1])
-                 for r in rows)
-
-
-async def _counts(db: AsyncSession | AsyncConnection, user_ids: list[int], at: datetime) -> dict[int, tuple[int, int]]:
-    """user id -> (assigned today, China time; assigned in the last 30 days), every status counted (listing
-    them lets ix_assignments_user_status_assigned_at serve the range)."""
-    if not user_ids:
-        return {}
-    stmt = (select(_a.c.user_id, func.count().filter(_a.c.assigned_at >= day_start(at)), func.count())
-            .where(_a.c.user_id.in_(user_ids), _a.c.status.in_(STATUSES), _a.c.assigned_at >= month_start(at))
-            .group_by(_a.c.user_id))
-    return {row[0]: (row[1], row[2]) for row in (await db.execute(stmt)).all()}
 
 
 async def _team_ids(db: AsyncSession | AsyncConnection, names: set[str]) -> dict[str, int]:
