@@ -26,12 +26,21 @@ from bot.config.handoff import (
     build_sla,
     validate_handoff,
 )
+from bot.config.journeys import (
+    BatchConfig,
+    NurtureConfig,
+    build_batch,
+    build_journeys,
+    build_nurture,
+    validate_journeys,
+)
 from bot.config.limits import RateLimitsConfig, validate_limits
 from bot.config.scoring import ScoringConfig, build_scoring, default_scoring
 from bot.config.secret_keys import parse_secret_keys, require_in_live, resolve_secret_keys
 from bot.config.validate import build_section, check
 from bot.crypto.keyring import KeyRing, keyring_for
 from bot.errors import ConfigError
+from leads.journeys.definition import Journey
 from storage.settings import DatabaseConfig, RedisConfig
 
 ENV_PREFIX = "LEADRELAY_"
@@ -141,6 +150,9 @@ class Config:
     sla: SlaConfig = field(default_factory=SlaConfig)
     crm: CrmConfig = field(default_factory=CrmConfig)
     handoff: HandoffConfig = field(default_factory=HandoffConfig)
+    journeys: tuple[Journey, ...] = ()
+    nurture: NurtureConfig = field(default_factory=NurtureConfig)
+    batch: BatchConfig = field(default_factory=BatchConfig)
 
     @property
     def keyring(self) -> KeyRing:
@@ -202,7 +214,8 @@ def _parse_env_value(value: str) -> Any:
 
 
 def build_config(raw: Mapping[str, Any]) -> Config:
-    unknown = set(raw) - set(_SECTIONS) - {"channels", "scoring", "routing", "sla", *CAPTURE_SECTIONS}
+    unknown = set(raw) - set(_SECTIONS) - {"channels", "scoring", "routing", "sla", "journeys", "nurture", "batch",
+                                           *CAPTURE_SECTIONS}
     if unknown:
         raise ConfigError(sorted(unknown)[0], "unknown section")
     if "wechat" not in raw:
@@ -218,12 +231,15 @@ def build_config(raw: Mapping[str, Any]) -> Config:
                        wecom.contact_secret, wecom.encoding_aes_key, *sections["api"].tokens)))
     channels = _build_channels(raw.get("channels", {}))
     config = Config(channels=channels, capture=build_capture(dict(raw)), scoring=build_scoring(raw.get("scoring")),
-                    routing=build_routing(raw.get("routing")), sla=build_sla(raw.get("sla")), **sections)
+                    routing=build_routing(raw.get("routing")), sla=build_sla(raw.get("sla")),
+                    journeys=build_journeys(raw.get("journeys")), nurture=build_nurture(raw.get("nurture")),
+                    batch=build_batch(raw.get("batch")), **sections)
     _validate(config)
     validate_limits(config)
     validate_console(config)
     validate_bant(config)
     validate_handoff(config.routing, config.sla, config.crm, config.handoff)
+    validate_journeys(config.journeys, config.handoff.return_reasons)
     validate_capture(config.capture)
     return config
 

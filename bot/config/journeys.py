@@ -1,0 +1,292 @@
+"""Nurture configuration: ``[[journeys]]`` (trigger, steps, exit, re-entry), ``[nurture]`` (quiet hours, time
+zone, weekly caps per channel) and ``[batch]`` (how many mass messages WeCom lets a customer receive, reminders).
+
+Parsed into the pure leads.journeys dataclasses; every error names the full key, down to the nested step
+(``journeys[2].steps[1].yes[0].action``). Example journeys: deploy/journeys.example.toml.
+"""
+
+from __future__ import annotations
+
+import calendar
+import re
+from dataclasses import dataclass, field
+from datetime import date, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from bot.config.validate import check, integer, known_keys, number, str_list, string, table, tables, text
+from bot.errors import ConfigError
+from leads.journeys.definition import (
+    ACTION_KINDS,
+    BEHAVIOURS,
+    TRIGGER_KINDS,
+    Action,
+    Check,
+    Condition,
+    Exit,
+    Journey,
+    Reentry,
+    Step,
+    Trigger,
+    Wait,
+)
+from leads.journeys.policy import ANY_CHANNEL, QuietHours, SendPolicy, parse_quiet_hours
+from leads.lifecycle import STAGES
+from leads.scoring_rules import QUADRANTS
+
+_ID = re.compile(r"^[a-z0-9_\-]{1,64}$")  # as scoring.actions checks journey:<id>
+_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?")
+_CLOCK = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
+JOURNEY_KEYS = ("id", "name", "trigger", "steps", "exit", "reentry")
+# What each action needs (first tuple) and may carry (second); all values are strings.
+ACTION_PARAMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "oa_template": (("template",), ("text", "url")),
+    "oa_custom": (("text",), ("template", "url")),  # template: the fallback once the 48-hour window has closed
+    "wecom_task": (("text",), ("url",)),
+    "tag_add": (("tag",), ()), "tag_remove": (("tag",), ()),
+    "stage": (("stage",), ()),
+    "notify_owner": (("text",), ()),
+    "sdr_task": (("text",), ("due",)),
+    "webhook": (("url",), ()),
+}
+TRIGGER_VALUE_KEY = {"event": "event", "quadrant_entered": "quadrant", "stage_entered": "stage",
+                     "form_submitted": "form", "tag_added": "tag"}
+CHANNELS = ("oa", "wecom")
+
+
+@dataclass(frozen=True, slots=True)
+class NurtureConfig:
+    quiet_hours: str = "21:00-08:00"  # "" for none
+    timezone: str = "Asia/Shanghai"
+    weekly_cap: dict[str, int] = field(default_factory=lambda: {ANY_CHANNEL: 3})  # channel or "*" -> sends
+
+    def send_policy(self) -> SendPolicy:
+        tz = ZoneInfo(self.timezone)
+        quiet = parse_quiet_hours(self.quiet_hours, tz) if self.quiet_hours else QuietHours(time(0), time(0), tz)
+        return SendPolicy(quiet, dict(self.weekly_cap))
+
+
+@dataclass(frozen=True, slots=True)
+class BatchConfig:
+    customer_limit_period: str = "month"  # day | week | month
+    customer_limit: int = 0  # mass messages per customer per period; month: 0, as many as the month has days
+    remind_max_per_day: int = 3  # remind_groupmsg_send: WeCom allows 3 per message per 24 hours
+
+    def limit_on(self, day: date) -> int:
+        """How many mass messages a customer may receive in the period that contains ``day``."""
+        if self.customer_limit_period == "month":
+            return calendar.monthrange(day.year, day.month)[1]
+        return self.customer_limit
+
+
+def build_journeys(raw: Any) -> tuple[Journey, ...]:
+    """``[[journeys]]`` (absent: none) into Journey definitions, ids unique."""
+    entries = tables("journeys", raw if raw is not None else [])
+    out = tuple(_journey(f"journeys[{i}]", entry) for i, entry in enumerate(entries))
+    for i, journey in enumerate(out):
+        check(all(j.id != journey.id for j in out[:i]), f"journeys[{i}].id", f"duplicate id {journey.id!r}")
+    return out
+
+
+def validate_journeys(journeys: tuple[Journey, ...], return_reasons: tuple[str, ...]) -> None:
+    """Cross-section checks once [handoff] is known: a re-nurture journey names only real return reasons."""
+    for i, journey in enumerate(journeys):
+        for reason in journey.trigger.reasons:
+            check(reason in return_reasons, f"journeys[{i}].trigger.reasons",
+                  f"{reason!r} is not one of handoff.return_reasons")
+        for where, check_ in _checks(f"journeys[{i}].steps", journey.steps):
+            check(check_.kind != "return_reason" or check_.value in return_reasons, f"{where}.if.return_reason",
+                  f"{check_.value!r} is not one of handoff.return_reasons")
+
+
+def _checks(key: str, steps: tuple[Step, ...]) -> list[tuple[str, Check]]:
+    out: list[tuple[str, Check]] = []
+    for i, step in enumerate(steps):
+        if isinstance(step, Condition):
+            out += [(f"{key}[{i}]", step.check), *_checks(f"{key}[{i}].yes", step.yes),
+                    *_checks(f"{key}[{i}].no", step.no)]
+    return out
+
+
+def build_nurture(raw: Any) -> NurtureConfig:
+    """``[nurture]``: quiet_hours "21:00-08:00" (may cross midnight), timezone, weekly_cap = 3 or {oa = 3, ...}."""
+    entry = known_keys("nurture", raw if raw is not None else {}, ("quiet_hours", "timezone", "weekly_cap"))
+    zone = text("nurture.timezone", entry.get("timezone", "Asia/Shanghai"))
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ConfigError("nurture.timezone", f"unknown time zone {zone!r}") from exc
+    quiet = string("nurture.quiet_hours", entry.get("quiet_hours", "21:00-08:00")).strip()
+    if quiet:
+        try:
+            parse_quiet_hours(quiet)
+        except ValueError as exc:
+            raise ConfigError("nurture.quiet_hours", f"{quiet!r} must be HH:MM-HH:MM, e.g. \"21:00-08:00\"") from exc
+    raw_cap = entry.get("weekly_cap", 3)
+    if isinstance(raw_cap, dict):
+        cap = {}
+        for channel, value in raw_cap.items():
+            key = f"nurture.weekly_cap.{channel}"
+            check(channel in (*CHANNELS, ANY_CHANNEL), key, f"unknown channel; known: {', '.join(CHANNELS)}")
+            cap[channel] = integer(key, value, minimum=1)
+    else:
+        cap = {ANY_CHANNEL: integer("nurture.weekly_cap", raw_cap, minimum=1)}
+    return NurtureConfig(quiet_hours=quiet, timezone=zone, weekly_cap=cap)
+
+
+def build_batch(raw: Any) -> BatchConfig:
+    """``[batch]``: customer_limit_period = "day" | "week:N" | "month"; remind_max_per_day 1..3 (default 3)."""
+    entry = known_keys("batch", raw if raw is not None else {}, ("customer_limit_period", "remind_max_per_day"))
+    period = string("batch.customer_limit_period", entry.get("customer_limit_period", "month")).strip()
+    kind, sep, count = period.partition(":")
+    if kind == "day" and not sep:
+        limit = 1
+    elif kind == "month" and not sep:
+        limit = 0
+    elif kind == "week" and sep and count.isdigit() and 1 <= int(count) <= 7:
+        limit = int(count)
+    else:
+        raise ConfigError("batch.customer_limit_period", f"{period!r} must be \"day\", \"week:N\" (N 1..7) or "
+                                                         "\"month\"")
+    remind = integer("batch.remind_max_per_day", entry.get("remind_max_per_day", 3), minimum=0)
+    check(remind <= 3, "batch.remind_max_per_day", "WeCom allows at most 3 reminders per message per 24 hours")
+    return BatchConfig(customer_limit_period=kind, customer_limit=limit, remind_max_per_day=remind)
+
+
+def _journey(key: str, raw: Any) -> Journey:
+    entry = known_keys(key, raw, JOURNEY_KEYS)
+    ident = text(f"{key}.id", entry.get("id"))
+    check(bool(_ID.match(ident)), f"{key}.id", f"{ident!r}: a journey id is a-z, 0-9, _ and -")
+    check("steps" in entry, f"{key}.steps", "is required")
+    steps = _steps(f"{key}.steps", entry["steps"])
+    check(bool(steps), f"{key}.steps", "must have at least one step")
+    check("reentry" in entry, f"{key}.reentry", "is required: \"never\", \"after_exit\" or \"after_days:N\"")
+    return Journey(id=ident, name=string(f"{key}.name", entry.get("name", ident)).strip() or ident,
+                   trigger=_trigger(f"{key}.trigger", entry.get("trigger")), steps=steps,
+                   exit=_exit(f"{key}.exit", entry.get("exit", {})), reentry=_reentry(f"{key}.reentry",
+                                                                                      entry["reentry"]))
+
+
+def _trigger(key: str, raw: Any) -> Trigger:
+    check(raw is not None, key, "is required")
+    kind = text(f"{key}.kind", table(key, raw).get("kind"))
+    check(kind in TRIGGER_KINDS, f"{key}.kind", f"unknown trigger {kind!r}; known: {', '.join(TRIGGER_KINDS)}")
+    value_key = TRIGGER_VALUE_KEY.get(kind)
+    extra = {"score_crossed": "threshold", "inactive_days": "days", "returned_by_sales": "reasons"}.get(kind)
+    entry = known_keys(key, raw, tuple(k for k in ("kind", value_key, extra) if k))
+    if kind == "score_crossed":
+        check("threshold" in entry, f"{key}.threshold", "is required")
+        return Trigger(kind, threshold=number(f"{key}.threshold", entry["threshold"]))
+    if kind == "inactive_days":
+        return Trigger(kind, days=integer(f"{key}.days", entry.get("days"), minimum=1))
+    if kind == "returned_by_sales":
+        return Trigger(kind, reasons=tuple(str_list(f"{key}.reasons", entry.get("reasons", []))))
+    assert value_key is not None
+    if kind == "form_submitted":
+        return Trigger(kind, string(f"{key}.form", entry.get("form", "")).strip())
+    value = text(f"{key}.{value_key}", entry.get(value_key))
+    check(kind != "stage_entered" or value in STAGES, f"{key}.stage", f"unknown stage; known: {', '.join(STAGES)}")
+    check(kind != "quadrant_entered" or value in QUADRANTS, f"{key}.quadrant",
+          f"unknown quadrant; known: {', '.join(QUADRANTS)}")
+    return Trigger(kind, value)
+
+
+def _steps(key: str, raw: Any) -> tuple[Step, ...]:
+    return tuple(_step(f"{key}[{i}]", entry) for i, entry in enumerate(tables(key, raw)))
+
+
+def _step(key: str, raw: Any) -> Step:
+    entry = table(key, raw)
+    kinds = [k for k in ("wait", "if", "action") if k in entry]
+    check(len(kinds) == 1, key, "a step is exactly one of wait = \"...\", if = {...} or action = \"...\"")
+    if kinds == ["wait"]:
+        known_keys(key, entry, ("wait",))
+        return _wait(f"{key}.wait", entry["wait"])
+    if kinds == ["if"]:
+        known_keys(key, entry, ("if", "yes", "no"))
+        yes, no = _steps(f"{key}.yes", entry.get("yes", [])), _steps(f"{key}.no", entry.get("no", []))
+        check(bool(yes or no), key, "a condition needs steps in yes or no")
+        return Condition(_check(f"{key}.if", entry["if"]), yes, no)
+    return _action(key, entry)
+
+
+def _wait(key: str, raw: Any) -> Wait:
+    """"3d", "12h", "1d12h30m", "09:30" (the next 09:30 local) or "2d 09:30" (09:30 two days on)."""
+    parts = string(key, raw).split()
+    clock = _CLOCK.fullmatch(parts[-1]) if parts else None
+    until = time(int(clock[1]), int(clock[2])) if clock else None
+    spans = parts[:-1] if clock else parts
+    duration = None
+    if spans:
+        m = _DURATION.fullmatch(spans[0])
+        check(len(spans) == 1 and m is not None and any(m.groups()), key,
+              f"{raw!r} must be a duration (\"3d\", \"12h\", \"30m\"), a time (\"09:30\") or both (\"2d 09:30\")")
+        assert m is not None
+        d, h, mins = (int(g or 0) for g in m.groups())
+        duration = timedelta(days=d, hours=h, minutes=mins)
+    check(duration is not None or until is not None, key, "must not be empty")
+    check(duration is None or duration <= timedelta(days=366), key, "must be at most a year")
+    return Wait(duration, until)
+
+
+def _check(key: str, raw: Any) -> Check:
+    entry = known_keys(key, raw, ("tag", "field", "equals", "behaviour", "within", "score_at_least", "return_reason"))
+    kinds = [k for k in ("tag", "field", "behaviour", "score_at_least", "return_reason") if k in entry]
+    check(len(kinds) == 1, key, "checks exactly one of tag, field (with equals), behaviour (with within), "
+                                "score_at_least or return_reason")
+    kind = kinds[0]
+    allowed = {"field": {"field", "equals"}, "behaviour": {"behaviour", "within"}}.get(kind, {kind})
+    for name in entry:
+        check(name in allowed, f"{key}.{name}", f"does not go with {kind}")
+    if kind == "tag":
+        return Check("tag", text(f"{key}.tag", entry["tag"]))
+    if kind == "field":
+        return Check("profile", text(f"{key}.field", entry["field"]), text(f"{key}.equals", entry.get("equals")))
+    if kind == "score_at_least":
+        return Check("score", threshold=number(f"{key}.score_at_least", entry["score_at_least"]))
+    if kind == "return_reason":
+        return Check("return_reason", value=text(f"{key}.return_reason", entry["return_reason"]))
+    behaviour = text(f"{key}.behaviour", entry["behaviour"])
+    check(behaviour in BEHAVIOURS, f"{key}.behaviour", f"unknown behaviour; known: {', '.join(BEHAVIOURS)}")
+    within = _wait(f"{key}.within", entry.get("within", "7d"))
+    check(within.until is None, f"{key}.within", "must be a duration such as \"3d\"")
+    assert within.duration is not None
+    return Check("behaviour", behaviour, within=within.duration)
+
+
+def _action(key: str, entry: dict[str, Any]) -> Action:
+    kind = text(f"{key}.action", entry["action"])
+    check(kind in ACTION_KINDS, f"{key}.action", f"unknown action {kind!r}; known: {', '.join(ACTION_KINDS)}")
+    required, optional = ACTION_PARAMS[kind]
+    known_keys(key, entry, ("action", *required, *optional))
+    params = {name: text(f"{key}.{name}", entry.get(name)) for name in required}
+    params.update({name: text(f"{key}.{name}", entry[name]) for name in optional if name in entry})
+    check(kind != "stage" or params.get("stage") in STAGES, f"{key}.stage", f"unknown stage; known: {STAGES}")
+    check("url" not in params or params["url"].startswith(("http://", "https://")), f"{key}.url",
+          "must be an http(s) URL")
+    if "due" in params:
+        _wait(f"{key}.due", params["due"])
+    return Action(kind, tuple(sorted(params.items())))
+
+
+def _exit(key: str, raw: Any) -> Exit:
+    entry = known_keys(key, raw, ("stage", "unsubscribes", "replies"))
+    value = entry.get("stage", ["sal"])
+    stages = [value] if isinstance(value, str) else str_list(f"{key}.stage", value)
+    for stage in stages:
+        check(stage in STAGES, f"{key}.stage", f"unknown stage {stage!r}; known: {', '.join(STAGES)}")
+    check(entry.get("unsubscribes", True) is True, f"{key}.unsubscribes",
+          "must be true: an unsubscribed lead gets no more marketing (PIPL)")
+    replies = entry.get("replies", False)
+    check(isinstance(replies, bool), f"{key}.replies", "must be true or false")
+    return Exit(stages=tuple(stages), unsubscribes=True, replies=replies)
+
+
+def _reentry(key: str, raw: Any) -> Reentry:
+    value = string(key, raw).strip()
+    kind, sep, days = value.partition(":")
+    if kind in ("never", "after_exit") and not sep:
+        return Reentry(kind)
+    check(kind == "after_days" and days.isdigit() and int(days) >= 1, key,
+          f"{value!r} must be \"never\", \"after_exit\" or \"after_days:N\" (N at least 1)")
+    return Reentry("after_days", int(days))
