@@ -10,17 +10,15 @@ from __future__ import annotations
 import calendar
 import re
 from dataclasses import dataclass, field
-from datetime import date, time, timedelta
+from datetime import date, time
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from bot.config.journey_steps import parse_steps
 from bot.config.validate import check, integer, known_keys, number, str_list, string, table, tables, text
 from bot.errors import ConfigError
 from leads.journeys.definition import (
-    ACTION_KINDS,
-    BEHAVIOURS,
     TRIGGER_KINDS,
-    Action,
     Check,
     Condition,
     Exit,
@@ -28,27 +26,13 @@ from leads.journeys.definition import (
     Reentry,
     Step,
     Trigger,
-    Wait,
 )
 from leads.journeys.policy import ANY_CHANNEL, QuietHours, SendPolicy, parse_quiet_hours
 from leads.lifecycle import STAGES
 from leads.scoring_rules import QUADRANTS
 
 _ID = re.compile(r"^[a-z0-9_\-]{1,64}$")  # as scoring.actions checks journey:<id>
-_DURATION = re.compile(r"(?:(\d+)d)?(?:(\d+)h)?(?:(\d+)m)?")
-_CLOCK = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])")
 JOURNEY_KEYS = ("id", "name", "trigger", "steps", "exit", "reentry")
-# What each action needs (first tuple) and may carry (second); all values are strings.
-ACTION_PARAMS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
-    "oa_template": (("template",), ("text", "url")),
-    "oa_custom": (("text",), ("template", "url")),  # template: the fallback once the 48-hour window has closed
-    "wecom_task": (("text",), ("url",)),
-    "tag_add": (("tag",), ()), "tag_remove": (("tag",), ()),
-    "stage": (("stage",), ()),
-    "notify_owner": (("text",), ()),
-    "sdr_task": (("text",), ("due",)),
-    "webhook": (("url",), ()),
-}
 TRIGGER_VALUE_KEY = {"event": "event", "quadrant_entered": "quadrant", "stage_entered": "stage",
                      "form_submitted": "form", "tag_added": "tag"}
 CHANNELS = ("oa", "wecom")
@@ -158,7 +142,7 @@ def _journey(key: str, raw: Any) -> Journey:
     ident = text(f"{key}.id", entry.get("id"))
     check(bool(_ID.match(ident)), f"{key}.id", f"{ident!r}: a journey id is a-z, 0-9, _ and -")
     check("steps" in entry, f"{key}.steps", "is required")
-    steps = _steps(f"{key}.steps", entry["steps"])
+    steps = parse_steps(f"{key}.steps", entry["steps"])
     check(bool(steps), f"{key}.steps", "must have at least one step")
     check("reentry" in entry, f"{key}.reentry", "is required: \"never\", \"after_exit\" or \"after_days:N\"")
     return Journey(id=ident, name=string(f"{key}.name", entry.get("name", ident)).strip() or ident,
@@ -189,84 +173,6 @@ def _trigger(key: str, raw: Any) -> Trigger:
     check(kind != "quadrant_entered" or value in QUADRANTS, f"{key}.quadrant",
           f"unknown quadrant; known: {', '.join(QUADRANTS)}")
     return Trigger(kind, value)
-
-
-def _steps(key: str, raw: Any) -> tuple[Step, ...]:
-    return tuple(_step(f"{key}[{i}]", entry) for i, entry in enumerate(tables(key, raw)))
-
-
-def _step(key: str, raw: Any) -> Step:
-    entry = table(key, raw)
-    kinds = [k for k in ("wait", "if", "action") if k in entry]
-    check(len(kinds) == 1, key, "a step is exactly one of wait = \"...\", if = {...} or action = \"...\"")
-    if kinds == ["wait"]:
-        known_keys(key, entry, ("wait",))
-        return _wait(f"{key}.wait", entry["wait"])
-    if kinds == ["if"]:
-        known_keys(key, entry, ("if", "yes", "no"))
-        yes, no = _steps(f"{key}.yes", entry.get("yes", [])), _steps(f"{key}.no", entry.get("no", []))
-        check(bool(yes or no), key, "a condition needs steps in yes or no")
-        return Condition(_check(f"{key}.if", entry["if"]), yes, no)
-    return _action(key, entry)
-
-
-def _wait(key: str, raw: Any) -> Wait:
-    """"3d", "12h", "1d12h30m", "09:30" (the next 09:30 local) or "2d 09:30" (09:30 two days on)."""
-    parts = string(key, raw).split()
-    clock = _CLOCK.fullmatch(parts[-1]) if parts else None
-    until = time(int(clock[1]), int(clock[2])) if clock else None
-    spans = parts[:-1] if clock else parts
-    duration = None
-    if spans:
-        m = _DURATION.fullmatch(spans[0])
-        check(len(spans) == 1 and m is not None and any(m.groups()), key,
-              f"{raw!r} must be a duration (\"3d\", \"12h\", \"30m\"), a time (\"09:30\") or both (\"2d 09:30\")")
-        assert m is not None
-        d, h, mins = (int(g or 0) for g in m.groups())
-        duration = timedelta(days=d, hours=h, minutes=mins)
-    check(duration is not None or until is not None, key, "must not be empty")
-    check(duration is None or duration <= timedelta(days=366), key, "must be at most a year")
-    return Wait(duration, until)
-
-
-def _check(key: str, raw: Any) -> Check:
-    entry = known_keys(key, raw, ("tag", "field", "equals", "behaviour", "within", "score_at_least", "return_reason"))
-    kinds = [k for k in ("tag", "field", "behaviour", "score_at_least", "return_reason") if k in entry]
-    check(len(kinds) == 1, key, "checks exactly one of tag, field (with equals), behaviour (with within), "
-                                "score_at_least or return_reason")
-    kind = kinds[0]
-    allowed = {"field": {"field", "equals"}, "behaviour": {"behaviour", "within"}}.get(kind, {kind})
-    for name in entry:
-        check(name in allowed, f"{key}.{name}", f"does not go with {kind}")
-    if kind == "tag":
-        return Check("tag", text(f"{key}.tag", entry["tag"]))
-    if kind == "field":
-        return Check("profile", text(f"{key}.field", entry["field"]), text(f"{key}.equals", entry.get("equals")))
-    if kind == "score_at_least":
-        return Check("score", threshold=number(f"{key}.score_at_least", entry["score_at_least"]))
-    if kind == "return_reason":
-        return Check("return_reason", value=text(f"{key}.return_reason", entry["return_reason"]))
-    behaviour = text(f"{key}.behaviour", entry["behaviour"])
-    check(behaviour in BEHAVIOURS, f"{key}.behaviour", f"unknown behaviour; known: {', '.join(BEHAVIOURS)}")
-    within = _wait(f"{key}.within", entry.get("within", "7d"))
-    check(within.until is None, f"{key}.within", "must be a duration such as \"3d\"")
-    assert within.duration is not None
-    return Check("behaviour", behaviour, within=within.duration)
-
-
-def _action(key: str, entry: dict[str, Any]) -> Action:
-    kind = text(f"{key}.action", entry["action"])
-    check(kind in ACTION_KINDS, f"{key}.action", f"unknown action {kind!r}; known: {', '.join(ACTION_KINDS)}")
-    required, optional = ACTION_PARAMS[kind]
-    known_keys(key, entry, ("action", *required, *optional))
-    params = {name: text(f"{key}.{name}", entry.get(name)) for name in required}
-    params.update({name: text(f"{key}.{name}", entry[name]) for name in optional if name in entry})
-    check(kind != "stage" or params.get("stage") in STAGES, f"{key}.stage", f"unknown stage; known: {STAGES}")
-    check("url" not in params or params["url"].startswith(("http://", "https://")), f"{key}.url",
-          "must be an http(s) URL")
-    if "due" in params:
-        _wait(f"{key}.due", params["due"])
-    return Action(kind, tuple(sorted(params.items())))
 
 
 def _exit(key: str, raw: Any) -> Exit:

@@ -162,3 +162,11 @@ def test_the_main_config_takes_the_example_journeys_and_names_a_bad_one(tmp_path
     path.write_text(base + '\n[[journeys]]\nid = "Bad Id"\n', "utf-8")
     with pytest.raises(ConfigError, match=r"journeys\[0\]"):
         load_config(path)
+
+
+@pytest.mark.parametrize("url", ["http://example.com/x", "https:///nohost", "javascript:alert(1)", "ftp://a.b/c"])
+def test_an_action_url_must_be_https_with_a_host(url: str) -> None:
+    entry = copy.deepcopy(VALID)
+    entry["steps"][0]["url"] = url
+    with pytest.raises(ConfigError, match=r"journeys\[0\]\.steps\[0\]\.url"):
+        build_journeys([entry])
