@@ -146,7 +146,7 @@ async def assign_lead(tx: EventTx, lead_id: int, user_id: int, *, rule: str, rea
     the second insert fails on uq_assignments_pending_lead (IntegrityError) rather than double-assigning.
     PostgreSQL does it in two statements (data-modifying CTEs), other databases in four. ``unassigned``: the
     caller checked, under the lead's lock, that the lead has no pending assignment (routing a new MQL), so there
-    is nothing to supersede: one statement on PostgreSQL, which matters while the team's lock is held.
+    is nothing to supersede: one statement on PostgreSQL, which matters while the member's lock is held.
     """
     db, rule = tx.db, rule[:120]
     postgres = _postgres(db)
