@@ -552,6 +552,8 @@ class LeadTask(Base):
     created_by_user_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id"))  # None: a service token
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # When its due-time reminder went to the assignee's WeCom (None: not yet, or nothing to remind).
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 
 class SavedFilter(Base):
@@ -565,3 +567,63 @@ class SavedFilter(Base):
     name: Mapped[str] = mapped_column(String(60))
     query: Mapped[dict[str, Any]] = mapped_column(JSON)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class JourneyEnrolment(Base):
+    """A lead's way through one nurture journey (leads/journeys): where it stands and when its next step is due.
+
+    At most one active enrolment per (journey, lead), by a partial unique index: a lead enrolled twice at once
+    by two processes is scheduled once. ``seq`` counts the steps recorded in journey_steps; the executor writes
+    step ``seq + 1`` and moves ``seq`` in one transaction, so a step is recorded (and its message queued) once.
+    ``version``: the journey definition's fingerprint at enrolment; an edited journey ends the enrolment.
+    """
+
+    __tablename__ = "journey_enrolments"
+    __table_args__ = (
+        Index("uq_journey_enrolments_active", "journey_id", "lead_id", unique=True,
+              postgresql_where=text("status = 'active'"), sqlite_where=text("status = 'active'")),
+        Index("ix_journey_enrolments_due", "due_at",
+              postgresql_where=text("status = 'active'"), sqlite_where=text("status = 'active'")),
+        Index("ix_journey_enrolments_journey_id_status", "journey_id", "status"),
+        Index("ix_journey_enrolments_lead_id", "lead_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    journey_id: Mapped[str] = mapped_column(String(64))
+    lead_id: Mapped[int] = mapped_column(BigId, ForeignKey("leads.id"))
+    version: Mapped[str] = mapped_column(String(16))
+    trigger: Mapped[str] = mapped_column(String(120), default="")  # what enrolled it: "quadrant:nurture", ...
+    position: Mapped[str] = mapped_column(String(200), default="0")  # "2.yes.0": leads.journeys.machine.Position
+    seq: Mapped[int] = mapped_column(Integer, default=0)
+    status: Mapped[str] = mapped_column(String(8), default="active")  # active | done | exited
+    reason: Mapped[str] = mapped_column(String(64), default="")  # why it ended ("completed", "stage:sal", ...)
+    enrolled_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime())  # None once ended
+    ended_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)  # failed tries of the current step
+    last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class JourneyStep(Base):
+    """What happened at one step of an enrolment: entered, waited, an action sent / skipped / deferred / failed,
+    done or exited, with the reason. (enrolment_id, seq) is unique: the proof that no step ran twice."""
+
+    __tablename__ = "journey_steps"
+    __table_args__ = (
+        UniqueConstraint("enrolment_id", "seq"),
+        Index("ix_journey_steps_lead_id_at", "lead_id", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    enrolment_id: Mapped[int] = mapped_column(BigId, ForeignKey("journey_enrolments.id"))
+    lead_id: Mapped[int] = mapped_column(BigId, ForeignKey("leads.id"))
+    journey_id: Mapped[str] = mapped_column(String(64))
+    seq: Mapped[int] = mapped_column(Integer)
+    position: Mapped[str] = mapped_column(String(200))
+    kind: Mapped[str] = mapped_column(String(16))  # enrol | wait | action | done | exit
+    action: Mapped[str] = mapped_column(String(16), default="")  # the action kind, for kind "action"
+    channel: Mapped[str] = mapped_column(String(8), default="")  # oa | wecom | internal (weekly caps count these)
+    outcome: Mapped[str] = mapped_column(String(16))  # entered | waiting | sent | skipped | deferred | failed | ...
+    reason: Mapped[str] = mapped_column(String(64), default="")
+    outbox_id: Mapped[int | None] = mapped_column(BigId)
+    at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
