@@ -46,26 +46,32 @@ AUDIT_READ = "audit.read"
 WEBHOOK_READ = "webhook.read"  # the CRM webhook delivery log
 WEBHOOK_RESEND = "webhook.resend"
 CUSTOMER_TRANSFER = "customer.transfer"  # hand a member's WeCom customers to a colleague (transfer_customer)
+JOURNEY_READ = "journey.read"  # nurture journeys, their counts per step and enrolments
+SEGMENT_WRITE = "segment.write"  # save a lead filter as a segment for batch messages (reading them: BATCH_READ)
+BATCH_READ = "batch.read"  # segments, batch messages and their per-recipient outcomes
+BATCH_SEND = "batch.send"  # preview and send a batch message to a segment
 
 LEAD_ACTIONS = (LEAD_READ, LEAD_EDIT, LEAD_STAGE, LEAD_TRANSFER, LEAD_EXPORT, LEAD_ERASE, LEAD_MERGE,
                 HANDOFF_READ, HANDOFF_REPLY, LEAD_ACCEPT, LEAD_ASSIGN)
 OTHER_ACTIONS = (CONTENT_READ, CONTENT_WRITE, OUTBOX_READ, USER_READ, USER_WRITE, TEAM_READ, TEAM_WRITE, AUDIT_READ,
-                 WEBHOOK_READ, WEBHOOK_RESEND, CUSTOMER_TRANSFER)
+                 WEBHOOK_READ, WEBHOOK_RESEND, CUSTOMER_TRANSFER, JOURNEY_READ, SEGMENT_WRITE, BATCH_READ, BATCH_SEND)
 ACTIONS = LEAD_ACTIONS + OTHER_ACTIONS
 
 # The table. SDRs work the whole pool before hand-off; salespeople their own leads; team leads their team's.
 RULES: dict[str, dict[str, Scope]] = {
     SDR: {LEAD_READ: ALL, LEAD_EDIT: ALL, LEAD_STAGE: ALL, LEAD_TRANSFER: ALL, LEAD_EXPORT: ALL, LEAD_MERGE: ALL,
-          HANDOFF_READ: ALL, HANDOFF_REPLY: ALL, CONTENT_READ: ALL},
+          HANDOFF_READ: ALL, HANDOFF_REPLY: ALL, CONTENT_READ: ALL, JOURNEY_READ: ALL, SEGMENT_WRITE: ALL,
+          BATCH_READ: ALL, BATCH_SEND: ALL},
     SALES: {LEAD_READ: OWN, LEAD_EDIT: OWN, LEAD_STAGE: OWN, HANDOFF_READ: OWN, HANDOFF_REPLY: OWN,
             LEAD_ACCEPT: OWN, CONTENT_READ: ALL},
     TEAM_LEAD: {LEAD_READ: TEAM, LEAD_EDIT: TEAM, LEAD_STAGE: TEAM, LEAD_TRANSFER: TEAM, LEAD_EXPORT: TEAM,
                 HANDOFF_READ: TEAM, HANDOFF_REPLY: TEAM, LEAD_ACCEPT: TEAM, LEAD_ASSIGN: TEAM, CONTENT_READ: ALL,
-                TEAM_READ: ALL},
+                TEAM_READ: ALL, JOURNEY_READ: ALL, SEGMENT_WRITE: ALL, BATCH_READ: ALL, BATCH_SEND: ALL},
     MANAGER: {LEAD_READ: ALL, LEAD_EDIT: ALL, LEAD_STAGE: ALL, LEAD_TRANSFER: ALL, LEAD_EXPORT: ALL,
               LEAD_ERASE: ALL, LEAD_MERGE: ALL, HANDOFF_READ: ALL, HANDOFF_REPLY: ALL, LEAD_ACCEPT: ALL,
               LEAD_ASSIGN: ALL, CONTENT_READ: ALL, CONTENT_WRITE: ALL, OUTBOX_READ: ALL, USER_READ: ALL,
-              TEAM_READ: ALL, AUDIT_READ: ALL, CUSTOMER_TRANSFER: ALL},
+              TEAM_READ: ALL, AUDIT_READ: ALL, CUSTOMER_TRANSFER: ALL, JOURNEY_READ: ALL, SEGMENT_WRITE: ALL,
+              BATCH_READ: ALL, BATCH_SEND: ALL},
     ADMIN: dict.fromkeys(ACTIONS, ALL),
 }
 
