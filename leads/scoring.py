@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -121,7 +121,8 @@ class ScoreModel:
         for rule in rules.motivation:
             self._by_event[rule.event].append(rule)
         self._daily = any(r.max_per_day for r in rules.motivation)
-        self._grace_s = rules.decay.grace_days * 86_400
+        # Whole microseconds, as a datetime holds them: a hold must end where the grace period's datetime does.
+        self._grace_s = timedelta(days=rules.decay.grace_days).total_seconds()
 
     @property
     def scored_kinds(self) -> frozenset[str]:
