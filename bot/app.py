@@ -29,6 +29,7 @@ from bot.ingress.routes import add_routes
 from bot.jobs.builtin import builtin_jobs
 from bot.jobs.registry import enabled_jobs
 from bot.jobs.scheduler import jobs_ctx
+from bot.journeys.wiring import journey_events
 from bot.keys import (
     CONFIG,
     CONVERSATION,
@@ -172,7 +173,7 @@ async def inbox_ctx(app: web.Application) -> AsyncIterator[None]:
 def domain_events(config: Config) -> DomainEvents[EventTx]:
     """Who hears what scoring and stage changes report, in the reporter's transaction: today the quadrant
     actions; routing and journeys subscribe here (``.subscribe(BecameMQL, ...)``), storage/ stays as it is."""
-    return handoff_events(config, standard_events(config.scoring.rules.actions))
+    return journey_events(config, handoff_events(config, standard_events(config.scoring.rules.actions)))
 
 
 def create_app(config: Config, *, router: Router | None = None,

@@ -94,8 +94,60 @@ class LeadReturned:
     at: datetime
 
 
-DomainEvent = QuadrantEntered | StageChanged | BecameMQL | LeadAssigned | LeadAccepted | LeadReturned
-EVENT_TYPES: tuple[type, ...] = (QuadrantEntered, StageChanged, BecameMQL, LeadAssigned, LeadAccepted, LeadReturned)
+# What nurture journeys start from besides the events above (leads/journeys/enrolment.py). Publishers send them
+# only to a registry that has a subscriber for them, so the inbox pays nothing while no journey listens.
+
+
+@dataclass(frozen=True, slots=True)
+class TouchpointSeen:
+    """A touchpoint of ``kind`` ("form_submit", "content_download", "oa_subscribe") was recorded for the lead."""
+
+    lead_id: int
+    kind: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ScoreCrossed:
+    """The lead's motivation score moved from ``old`` to ``new`` (published when it changes)."""
+
+    lead_id: int
+    old: float
+    new: float
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class FormSubmitted:
+    lead_id: int
+    form_id: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class TagAdded:
+    lead_id: int
+    tag: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class LeadInactive:
+    """A daily sweep found no touchpoint from the lead since ``last_activity_at``."""
+
+    lead_id: int
+    last_activity_at: datetime
+    at: datetime
+
+    @property
+    def days(self) -> int:
+        return (self.at - self.last_activity_at).days
+
+
+DomainEvent = (QuadrantEntered | StageChanged | BecameMQL | LeadAssigned | LeadAccepted | LeadReturned | TouchpointSeen
+               | ScoreCrossed | FormSubmitted | TagAdded | LeadInactive)
+EVENT_TYPES: tuple[type, ...] = (QuadrantEntered, StageChanged, BecameMQL, LeadAssigned, LeadAccepted, LeadReturned,
+                                 TouchpointSeen, ScoreCrossed, FormSubmitted, TagAdded, LeadInactive)
 
 
 def stage_events(change: StageChanged) -> tuple[StageChanged | BecameMQL, ...]:

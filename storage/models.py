@@ -627,3 +627,83 @@ class JourneyStep(Base):
     reason: Mapped[str] = mapped_column(String(64), default="")
     outbox_id: Mapped[int | None] = mapped_column(BigId)
     at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Segment(Base):
+    """A saved lead-list query (sdr_console/api/lead_list.py parameters) that batch messages are sent to. Who may
+    reach which of its leads is decided when it is used: the sender's and the creator's scopes, both."""
+
+    __tablename__ = "segments"
+    __table_args__ = (UniqueConstraint("name"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    name: Mapped[str] = mapped_column(String(60))
+    query: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_by_user_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id"))  # None: a service token
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Batch(Base):
+    """One batch message to a segment (bot/batches): what was composed, by whom; the recipients say the rest."""
+
+    __tablename__ = "batches"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    segment_id: Mapped[int] = mapped_column(BigId, ForeignKey("segments.id"), index=True)
+    created_by_user_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id"))
+    message: Mapped[dict[str, Any]] = mapped_column(JSON)  # text template, link / mini-program card
+    status: Mapped[str] = mapped_column(String(12), default="queued")  # queued (OA fan-out to do) | sent
+    sandbox: Mapped[bool] = mapped_column(Boolean, default=False)
+    counts: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)  # at queue time: per channel and reason
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class BatchTask(Base):
+    """One WeCom ``add_msg_template`` call: ≤ 10,000 customers of one member, who must confirm it in WeCom."""
+
+    __tablename__ = "batch_tasks"
+    __table_args__ = (Index("ix_batch_tasks_status_next_check_at", "status", "next_check_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    batch_id: Mapped[int] = mapped_column(BigId, ForeignKey("batches.id"), index=True)
+    member_userid: Mapped[str] = mapped_column(String(64))  # the WeCom member (sender)
+    chunk: Mapped[int] = mapped_column(Integer, default=1)  # 1, 2 ... among this member's tasks of the batch
+    recipients: Mapped[int] = mapped_column(Integer, default=0)
+    outbox_id: Mapped[int | None] = mapped_column(BigId)
+    msgid: Mapped[str | None] = mapped_column(String(128))
+    # queued | sandboxed | waiting (created, not confirmed) | done | failed | expired
+    status: Mapped[str] = mapped_column(String(12), default="queued")
+    errcode: Mapped[int | None] = mapped_column(Integer)
+    reminders: Mapped[list[Any]] = mapped_column(JSON, default=list)  # epoch seconds of remind_groupmsg_send
+    next_check_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    sdr_task_id: Mapped[int | None] = mapped_column(BigId)  # the lead_tasks fallback, once
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class BatchRecipient(Base):
+    """One lead of a batch: its channel (wecom | oa, "" when excluded), why it was excluded, and its outcome."""
+
+    __tablename__ = "batch_recipients"
+    __table_args__ = (
+        Index("ix_batch_recipients_batch_id_id", "batch_id", "id"),
+        Index("ix_batch_recipients_lead_id_created_at", "lead_id", "created_at"),  # timeline, caps and limits
+        Index("ix_batch_recipients_task_id_external_userid", "task_id", "external_userid"),
+        Index("ix_batch_recipients_batch_id_status", "batch_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    batch_id: Mapped[int] = mapped_column(BigId, ForeignKey("batches.id"))
+    lead_id: Mapped[int] = mapped_column(BigId, ForeignKey("leads.id"))
+    channel: Mapped[str] = mapped_column(String(8), default="")
+    # excluded | queued | sandboxed | waiting | sent | unsent | not_friend | over_limit | failed | oa (see outbox)
+    status: Mapped[str] = mapped_column(String(12))
+    reason: Mapped[str] = mapped_column(String(32), default="")  # an exclusion reason (leads/batches/reasons.py)
+    member_userid: Mapped[str | None] = mapped_column(String(64))
+    external_userid: Mapped[str | None] = mapped_column(String(IDENTITY_VALUE_LEN))
+    openid: Mapped[str | None] = mapped_column(String(IDENTITY_VALUE_LEN))
+    task_id: Mapped[int | None] = mapped_column(BigId)
+    outbox_id: Mapped[int | None] = mapped_column(BigId)
+    errcode: Mapped[int | None] = mapped_column(Integer)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)

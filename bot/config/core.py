@@ -189,7 +189,28 @@ def load_config(path: str | Path | None, environ: Mapping[str, str] | None = Non
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError("config", f"{path} is not valid TOML: {exc}") from exc
     _apply_env(raw, environ or {})
+    _include_journeys(raw, Path(path).parent if path is not None else Path.cwd())
     return build_config(raw)
+
+
+def _include_journeys(raw: dict[str, Any], base: Path) -> None:
+    """``[nurture] journeys_file``: the [[journeys]] of another TOML file (relative to this one), before the
+    config's own: the shipped examples can be used as they are and edited in one place."""
+    nurture = raw.get("nurture")
+    name = nurture.get("journeys_file") if isinstance(nurture, dict) else None
+    if not name:
+        return
+    if not isinstance(name, str):
+        raise ConfigError("nurture.journeys_file", "must be a file name")
+    path = base / name
+    try:
+        included = tomllib.loads(path.read_text(encoding="utf-8")).get("journeys", [])
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError("nurture.journeys_file", f"cannot read {name}: {exc}") from exc
+    if not isinstance(included, list):
+        raise ConfigError("nurture.journeys_file", f"{name}: [[journeys]] must be an array of tables")
+    own = raw.get("journeys", [])
+    raw["journeys"] = [*included, *(own if isinstance(own, list) else [own])]
 
 
 def _apply_env(raw: dict[str, Any], environ: Mapping[str, str]) -> None:
@@ -239,7 +260,8 @@ def build_config(raw: Mapping[str, Any]) -> Config:
     validate_console(config)
     validate_bant(config)
     validate_handoff(config.routing, config.sla, config.crm, config.handoff)
-    validate_journeys(config.journeys, config.handoff.return_reasons)
+    validate_journeys(config.journeys, config.handoff.return_reasons,
+                      webhook_secret=config.crm.webhook_secret if config.crm.webhook_url else "")
     validate_capture(config.capture)
     return config
 

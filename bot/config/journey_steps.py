@@ -104,3 +104,8 @@ def _action(key: str, entry: dict[str, Any]) -> Action:
     if "due" in params:
         _wait(f"{key}.due", params["due"])
     return Action(kind, tuple(sorted(params.items())))
+
+
+def parse_due(text: str) -> Wait:
+    """An action's ``due`` ("1d", "2d 10:00"): validated with the journeys, so a stored one always parses."""
+    return _wait("due", text)

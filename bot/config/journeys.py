@@ -19,6 +19,7 @@ from bot.config.validate import check, integer, known_keys, number, str_list, st
 from bot.errors import ConfigError
 from leads.journeys.definition import (
     TRIGGER_KINDS,
+    Action,
     Check,
     Condition,
     Exit,
@@ -43,6 +44,8 @@ class NurtureConfig:
     quiet_hours: str = "21:00-08:00"  # "" for none
     timezone: str = "Asia/Shanghai"
     weekly_cap: dict[str, int] = field(default_factory=lambda: {ANY_CHANNEL: 3})  # channel or "*" -> sends
+    step_interval_s: float = 5.0  # how often each process looks for due journey steps
+    batch_size: int = 500  # due enrolments per transaction
 
     def send_policy(self) -> SendPolicy:
         tz = ZoneInfo(self.timezone)
@@ -72,15 +75,26 @@ def build_journeys(raw: Any) -> tuple[Journey, ...]:
     return out
 
 
-def validate_journeys(journeys: tuple[Journey, ...], return_reasons: tuple[str, ...]) -> None:
-    """Cross-section checks once [handoff] is known: a re-nurture journey names only real return reasons."""
+def validate_journeys(journeys: tuple[Journey, ...], return_reasons: tuple[str, ...], *,
+                      webhook_secret: str | None = None) -> None:
+    """Cross-section checks once [handoff] and [crm] are known: a re-nurture journey names only real return
+    reasons; a webhook step is signed with crm.webhook_secret and sent by the CRM client, so both must exist
+    (``webhook_secret`` None: not checked)."""
     for i, journey in enumerate(journeys):
+        if webhook_secret is not None and _has_webhook(journey.steps):
+            check(bool(webhook_secret), f"journeys[{i}].steps",
+                  "a webhook step needs crm.webhook_url and crm.webhook_secret (its requests are signed with it)")
         for reason in journey.trigger.reasons:
             check(reason in return_reasons, f"journeys[{i}].trigger.reasons",
                   f"{reason!r} is not one of handoff.return_reasons")
         for where, check_ in _checks(f"journeys[{i}].steps", journey.steps):
             check(check_.kind != "return_reason" or check_.value in return_reasons, f"{where}.if.return_reason",
                   f"{check_.value!r} is not one of handoff.return_reasons")
+
+
+def _has_webhook(steps: tuple[Step, ...]) -> bool:
+    return any(isinstance(s, Action) and s.kind == "webhook" or
+               isinstance(s, Condition) and (_has_webhook(s.yes) or _has_webhook(s.no)) for s in steps)
 
 
 def _checks(key: str, steps: tuple[Step, ...]) -> list[tuple[str, Check]]:
@@ -94,7 +108,8 @@ def _checks(key: str, steps: tuple[Step, ...]) -> list[tuple[str, Check]]:
 
 def build_nurture(raw: Any) -> NurtureConfig:
     """``[nurture]``: quiet_hours "21:00-08:00" (may cross midnight), timezone, weekly_cap = 3 or {oa = 3, ...}."""
-    entry = known_keys("nurture", raw if raw is not None else {}, ("quiet_hours", "timezone", "weekly_cap"))
+    entry = known_keys("nurture", raw if raw is not None else {},
+                       ("quiet_hours", "timezone", "weekly_cap", "step_interval_s", "batch_size", "journeys_file"))
     zone = text("nurture.timezone", entry.get("timezone", "Asia/Shanghai"))
     try:
         ZoneInfo(zone)
@@ -115,7 +130,13 @@ def build_nurture(raw: Any) -> NurtureConfig:
             cap[channel] = integer(key, value, minimum=1)
     else:
         cap = {ANY_CHANNEL: integer("nurture.weekly_cap", raw_cap, minimum=1)}
-    return NurtureConfig(quiet_hours=quiet, timezone=zone, weekly_cap=cap)
+    interval = entry.get("step_interval_s", 5.0)
+    check(isinstance(interval, int | float) and not isinstance(interval, bool) and 0.1 <= interval <= 3600,
+          "nurture.step_interval_s", "must be a number of seconds from 0.1 to 3600")
+    batch = integer("nurture.batch_size", entry.get("batch_size", 500), minimum=1)
+    check(batch <= 5000, "nurture.batch_size", "must be at most 5000")
+    return NurtureConfig(quiet_hours=quiet, timezone=zone, weekly_cap=cap, step_interval_s=float(interval),
+                         batch_size=batch)
 
 
 def build_batch(raw: Any) -> BatchConfig:

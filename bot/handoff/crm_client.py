@@ -35,12 +35,13 @@ class CrmWebhookClient:
         self._clock = clock
         self._http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=crm.timeout_s))
 
-    async def deliver(self, body: str, *, key: str) -> dict[str, Any]:
-        """{"status_code", "duration_ms"} on 2xx, else DeliveryFailed saying whether a retry may help."""
+    async def deliver(self, body: str, *, key: str, url: str | None = None) -> dict[str, Any]:
+        """{"status_code", "duration_ms"} on 2xx, else DeliveryFailed saying whether a retry may help.
+        ``url``: another receiver than the CRM's (a journey's webhook step), signed with the same secret."""
         headers = webhook_headers(self._secret, body, key=key, timestamp=int(self._clock()))
         started = time.monotonic()
         try:
-            async with self._http.post(self._url, data=body.encode("utf-8"), headers=headers,
+            async with self._http.post(url or self._url, data=body.encode("utf-8"), headers=headers,
                                        allow_redirects=False) as resp:
                 answer = (await resp.content.read(_SNIPPET)).decode("utf-8", "replace")
                 status = resp.status

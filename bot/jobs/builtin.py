@@ -7,10 +7,15 @@ from datetime import timedelta
 
 from aiohttp import web
 
+from bot.batches.job import EVERY_S as BATCH_EVERY_S
+from bot.batches.job import JOB_NAME as BATCH_JOB
+from bot.batches.job import run_batches
 from bot.handoff.sla_scheduler import SLA_JOB, SLA_TICK_S
 from bot.handoff.transfer_poll import POLL_EVERY_S, poll_transfers
 from bot.jobs.registry import CLUSTER, Job
-from bot.keys import CONFIG, CONVERSATION, ENGINE, EVENTS, PROCESSOR, SCORING, SERVICES, SESSIONS, SLA_RUNNER
+from bot.journeys.wiring import journey_jobs
+from bot.keys import CONFIG, CONVERSATION, ENGINE, ENQUEUE, EVENTS, PROCESSOR, SCORING, SERVICES, SESSIONS, SLA_RUNNER
+from bot.tasks.reminders import REMIND_EVERY_S, ReminderSettings, remind_due_tasks
 from storage.models import utcnow
 from storage.repos.score_refresh import refresh_scores
 from storage.repos.submission_keys import prune_submission_keys
@@ -44,6 +49,12 @@ def builtin_jobs(app: web.Application) -> tuple[Job, ...]:
     async def customer_transfer_poll() -> None:
         await poll_transfers(app[SESSIONS], app[SERVICES].wecom_api)
 
+    async def batch_messages() -> None:
+        await run_batches(app[SESSIONS], app[SERVICES].wecom_api, cfg, app[CONVERSATION].links, app[ENQUEUE])
+
+    async def task_reminders() -> None:
+        await remind_due_tasks(app[SESSIONS], ReminderSettings.of(cfg))
+
     return (
         # Crash recovery and retries of this process's inbox work: every process sweeps for itself.
         Job("inbox_sweep", inbox_sweep, every_s=cfg.inbox.sweep_interval_s),
@@ -58,4 +69,10 @@ def builtin_jobs(app: web.Application) -> tuple[Job, ...]:
         Job(SLA_JOB, handoff_sla, every_s=SLA_TICK_S, scope=CLUSTER),
         # WeCom customer transfers waiting for transfer_result (one indexed query when none is).
         Job("customer_transfer_poll", customer_transfer_poll, every_s=POLL_EVERY_S, scope=CLUSTER),
+        # Batch messages: OA template fan-out, WeCom task results, reminders and the SDR fallback (bot/batches).
+        Job(BATCH_JOB, batch_messages, every_s=BATCH_EVERY_S, scope=CLUSTER),
+        # Due SDR tasks: one WeCom message per member and run (bot/tasks/reminders.py).
+        Job("task_reminders", task_reminders, every_s=REMIND_EVERY_S, scope=CLUSTER),
+        # Nurture journeys: due steps in every process, the dormant-lead sweep in one (bot/journeys/wiring.py).
+        *journey_jobs(app),
     )

@@ -121,6 +121,12 @@ async def _crm_lead_accepted(apis: ApiClients, p: dict[str, Any]) -> dict[str, A
     return await apis.crm.deliver(p["body"], key=p["key"])
 
 
+async def _journey_webhook(apis: ApiClients, p: dict[str, Any]) -> dict[str, Any]:
+    if apis.crm is None:
+        raise RuntimeError("CRM webhook not configured")
+    return await apis.crm.deliver(p["body"], key=p["key"], url=p["url"])
+
+
 async def _wecom_card(apis: ApiClients, p: dict[str, Any]) -> dict[str, Any]:
     return await _wecom(apis).send_app_message(p["userid"], p["msgtype"], p["card"])
 
@@ -133,6 +139,11 @@ async def _wecom_transfer(apis: ApiClients, p: dict[str, Any]) -> dict[str, Any]
     return await _wecom(apis).transfer_customer(p["handover_userid"], p["takeover_userid"], p["external_userid"],
                                                 message=p.get("transfer_success_msg"),
                                                 resigned=bool(p.get("resigned")))
+
+
+async def _wecom_groupmsg(apis: ApiClients, p: dict[str, Any]) -> dict[str, Any]:
+    return await _wecom(apis).add_msg_template_batch(p["sender"], p["external_userid"], p["content"],
+                                                     p.get("attachments"))
 
 
 # The hand-off's cards to a salesperson (bot/handoff/push.py): over WeCom's per-member limits, one digest.
@@ -149,6 +160,8 @@ METHODS: dict[str, OutboxMethod] = {
     "wecom.add_msg_template": OutboxMethod("wecom", ("sender", "external_userid", "content"), _wecom_msg_task),
     # An accepted lead for the CRM (bot/handoff/crm.py): the signed JSON body, the same key on every attempt.
     "crm.lead_accepted": OutboxMethod("crm", ("body", "key"), _crm_lead_accepted, log_attempts=True),
+    # A journey's webhook step (bot/journeys/messages.py), signed like the CRM's and retried the same way.
+    "journey.webhook": OutboxMethod("crm", ("url", "body", "key"), _journey_webhook, log_attempts=True),
     "wecom.template_card": _CARD,
     "wecom.textcard": _CARD,
     DIGEST_METHOD: _CARD,
@@ -158,6 +171,8 @@ METHODS: dict[str, OutboxMethod] = {
     # ≤ 100 of a member's customers to a colleague (bot/handoff/transfer.py); the answer is per customer.
     "wecom.transfer_customer": OutboxMethod("wecom", ("handover_userid", "takeover_userid", "external_userid"),
                                             _wecom_transfer),
+    # A batch message (bot/batches): one member's task for ≤ 10,000 customers; the answer keeps its msgid.
+    "wecom.groupmsg_task": OutboxMethod("wecom", ("sender", "external_userid", "content"), _wecom_groupmsg),
 }
 
 

@@ -178,3 +178,37 @@ class WeComAPI(TokenedAPI):
         body = {"handover_userid": handover_userid, "takeover_userid": takeover_userid, "cursor": cursor}
         path = "externalcontact/resigned/transfer_result" if resigned else "externalcontact/transfer_result"
         return await self.call(self.contact_tokens, lambda: self._contact.post(path, data=body))
+
+    async def add_msg_template_batch(self, sender: str, external_userids: list[str], content: str,
+                                     attachments: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+        """A mass-message task for member ``sender`` to ≤ 10,000 of their customers (bot/batches). The answer's
+        "msgid" names the task for get_groupmsg_task / send_result / remind; "fail_list" the customers WeCom
+        refused at once (not the member's customers, invalid ids)."""
+        body: dict[str, Any] = {"chat_type": "single", "sender": sender, "external_userid": list(external_userids),
+                                "text": {"content": content}}
+        if attachments:
+            body["attachments"] = attachments
+        return await self.call(self.contact_tokens,
+                               lambda: self._contact.post("externalcontact/add_msg_template", data=body))
+
+    async def get_groupmsg_task(self, msgid: str, *, cursor: str = "", limit: int = 1000) -> dict[str, Any]:
+        """One page of a mass message's members: {"task_list": [{"userid", "status" (0 not sent, 2 sent),
+        "send_time"}], "next_cursor"}."""
+        body = {"msgid": msgid, "limit": limit, "cursor": cursor}
+        return await self.call(self.contact_tokens,
+                               lambda: self._contact.post("externalcontact/get_groupmsg_task", data=body))
+
+    async def get_groupmsg_send_result(self, msgid: str, userid: str, *, cursor: str = "",
+                                       limit: int = 1000) -> dict[str, Any]:
+        """One page (≤ 1,000) of a member's customers for a mass message: {"send_list": [{"external_userid",
+        "userid", "status" (0 not sent, 1 sent, 2 not a friend, 3 over the customer's limit), "send_time"}],
+        "next_cursor"}."""
+        body = {"msgid": msgid, "userid": userid, "limit": limit, "cursor": cursor}
+        return await self.call(self.contact_tokens,
+                               lambda: self._contact.post("externalcontact/get_groupmsg_send_result", data=body))
+
+    async def remind_groupmsg_send(self, msgid: str) -> dict[str, Any]:
+        """Remind the members of a mass message to send it (WeCom: at most 3 times per message per 24 hours)."""
+        return await self.call(self.contact_tokens,
+                               lambda: self._contact.post("externalcontact/remind_groupmsg_send",
+                                                          data={"msgid": msgid}))

@@ -10,9 +10,17 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from leads.events import LeadReturned, QuadrantEntered, StageChanged
+from leads.events import (
+    FormSubmitted,
+    LeadInactive,
+    LeadReturned,
+    QuadrantEntered,
+    ScoreCrossed,
+    StageChanged,
+    TagAdded,
+    TouchpointSeen,
+)
 from leads.journeys.definition import Journey, Trigger
-from leads.journeys.triggers import FormSubmitted, LeadInactive, ScoreCrossed, TagAdded, TouchpointSeen
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +66,12 @@ def should_enrol(journey: Journey, event: Any, previous: Sequence[PastEnrolment]
     """Enrol the event's lead in ``journey`` now? ``previous``: the lead's enrolments in this journey."""
     if not matches_trigger(journey.trigger, event):
         return EnrolDecision(False, "no_match")
+    return may_enter(journey, previous, now)
+
+
+def may_enter(journey: Journey, previous: Sequence[PastEnrolment], now: datetime) -> EnrolDecision:
+    """The re-entry policy alone: for an enrolment the trigger does not decide (the quadrant action
+    ``journey:<id>`` names the journey itself)."""
     if any(p.ended_at is None for p in previous):
         return EnrolDecision(False, "already_enrolled")
     if not previous:

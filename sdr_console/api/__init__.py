@@ -13,12 +13,14 @@ from sdr_console.api import (
     assignments,
     audit_log,
     bant,
+    batches,
     capture,
     customer_transfers,
     duplicates,
     handoff_decisions,
     handoffs,
     health,
+    journeys,
     lead_export,
     lead_list,
     lead_work,
@@ -29,6 +31,8 @@ from sdr_console.api import (
     profile,
     saved_filters,
     scores,
+    segments,
+    tasks,
     timeline,
     webhook_deliveries,
 )
@@ -48,12 +52,16 @@ def add_console_api(app: web.Application) -> None:
     webhook_deliveries.add_routes(app)  # GET /api/webhook-deliveries, POST /api/webhook-deliveries/{id}/resend
     accepted_export.add_routes(app)  # GET /api/exports/accepted.csv
     lead_work.add_routes(app)  # /api/leads/{id}/notes, /tasks, /tasks/{id}/done, POST /tags
+    tasks.add_routes(app)  # GET /api/tasks (across leads: my tasks, overdue)
     capture.add_routes(app)  # /api/content, POST /api/leads/{id}/erase
     handoffs.add_routes(app)  # GET /api/handoffs, POST /api/handoffs/{id}/claim, /reply
     outbox.add_routes(app)  # GET /api/outbox
     duplicates.add_routes(app)  # GET /api/duplicates, POST /api/duplicates/{id}/merge, /dismiss
     people.add_routes(app)  # /api/users, /api/teams
     customer_transfers.add_routes(app)  # POST /api/customer-transfers, GET /api/customer-transfers/{id}
+    segments.add_routes(app)  # GET|POST /api/segments
+    batches.add_routes(app)  # POST /api/batches/preview, POST /api/batches, GET /api/batches/{id}
+    journeys.add_routes(app)  # GET /api/journeys, GET /api/journeys/{id}/enrolments
     audit_log.add_routes(app)  # GET /api/audit
     health.add_routes(app)  # GET /healthz
     openapi.add_routes(app)  # GET /api/openapi.json (from every route's spec), /api/docs

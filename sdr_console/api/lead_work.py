@@ -12,10 +12,11 @@ from __future__ import annotations
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.keys import SESSIONS
+from bot.keys import EVENTS, SESSIONS
 from bot.web.errors import ApiError
 from bot.web.params import body_limit, not_found, path_id
 from leads.access import LEAD_EDIT, LEAD_READ
+from leads.events import TagAdded
 from sdr_console.api.auth import actor_of, audit, authorize_lead, lead_action, require_token
 from sdr_console.api.lead_work_models import (
     Note,
@@ -37,6 +38,7 @@ from sdr_console.api.serialize import iso
 from sdr_console.api.spec import api_spec, parse_body, parse_query, respond
 from storage.models import Lead, utcnow
 from storage.repos import lead_work
+from storage.repos.events import EventTx
 from storage.repos.users import user_by_name
 
 MAX_BODY = 32 * 1024  # a 5000-character note escaped as \uXXXX is 30,000 bytes
@@ -155,6 +157,10 @@ async def change_tags(request: web.Request) -> web.Response:
         before = await lead_work.tags_of(session, lead.id)
         await lead_work.change_tags(session, lead.id, add, remove, utcnow())
         after = await lead_work.tags_of(session, lead.id)
+        added = sorted(set(after) - set(before))
+        if added:  # journeys triggered by a tag hear it, in this transaction
+            now = utcnow()
+            await EventTx(session, request.app[EVENTS]).publish([TagAdded(lead.id, t, now) for t in added])
         if after != before:
             await audit(request, "lead.tags", target_kind="lead", target_id=lead.id, before={"tags": before},
                         after={"tags": after}, session=session)

@@ -20,14 +20,26 @@ from pydantic import Field
 from bot.keys import SESSIONS
 from bot.web.errors import ApiError
 from leads.access import LEAD_READ
+from leads.batches.reasons import outcome
+from leads.journeys.labels import step_line
 from leads.lifecycle import STAGE_LABELS
 from sdr_console.api.auth import authorize_lead, lead_action, require_token
 from sdr_console.api.lookup import lead_from_path
 from sdr_console.api.models import Timestamp
 from sdr_console.api.serialize import iso
 from sdr_console.api.spec import QueryModel, ResponseModel, Text, api_spec, parse_query, respond
-from storage.models import OutboxMessage, StageTransition, Touchpoint
-from storage.repos.timeline import HANDOFF, OUTBOX, STAGE, Cursor, Entry, timeline_page
+from storage.models import JourneyStep, OutboxMessage, StageTransition, Touchpoint
+from storage.repos.timeline import (
+    BATCH,
+    HANDOFF,
+    JOURNEY,
+    OUTBOX,
+    STAGE,
+    BatchLine,
+    Cursor,
+    Entry,
+    timeline_page,
+)
 
 DEFAULT_LIMIT, MAX_LIMIT = 30, 100
 Kind = Literal["inbound", "outbound", "internal", "stage", "handoff", "event"]
@@ -129,12 +141,34 @@ def _handoff(entry: Entry) -> dict[str, Any]:
             "status": None}
 
 
+def _batch(line: BatchLine, author: str | None) -> dict[str, Any]:
+    """A batch message's line: what the lead got (or why not), with the message as composed."""
+    r = line.recipient
+    _, label = outcome(r.status, r.reason, line.outbox_status)
+    channel = {"wecom": "（企业微信）", "oa": "（公众号模板消息）"}.get(r.channel, "")
+    return {"kind": "outbound", "title": f"群发消息 #{r.batch_id}{channel}", "text": _text(line.message.get("text")),
+            "author": author or "系统", "channel": r.channel or None, "status": label}
+
+
+def _journey(step: JourneyStep) -> dict[str, Any]:
+    """A nurture journey's step: what it did to or for the lead, and why not when it did nothing."""
+    title, status = step_line(step.kind, step.action, step.outcome, step.reason)
+    text = step.reason if step.kind == "enrol" else None  # what enrolled it: "form:demo", "returned:预算不足"
+    return {"kind": "outbound" if step.outcome == "sent" else "internal",
+            "title": f"培育旅程 {step.journey_id}：{title}", "text": _text(text), "author": "培育旅程",
+            "channel": step.channel or None, "status": status or None}
+
+
 def describe(entry: Entry) -> TimelineItem:
     """How one entry reads in the API and on the 360."""
     if entry.source == OUTBOX:
         body = _outbox(entry.row, entry.author)
     elif entry.source == HANDOFF:
         body = _handoff(entry)
+    elif entry.source == BATCH:
+        body = _batch(entry.row, entry.author)
+    elif entry.source == JOURNEY:
+        body = _journey(entry.row)
     elif entry.source == STAGE:
         body = _stage(entry.row)
     else:

@@ -35,6 +35,7 @@ from storage.models import (
     SubmissionKey,
     Touchpoint,
 )
+from storage.repos.batches import erase_recipients
 from storage.repos.handoff_cards import erase_from_digests
 from storage.repos.lead_history import PROFILE_EDIT
 from storage.repos.tombstones import Hasher, bury
@@ -57,6 +58,8 @@ async def erase_lead(session: AsyncSession, lead_id: int, now: datetime, *, hash
     await _erase_messages(session, ids, now)
     # Customer-transfer batches name up to 100 people each, so they carry no lead_id for the line above.
     await erase_customers(session, ids, [i.value for i in identities if i.kind == WECOM_EXTERNAL])
+    # And batch messages: a member's task lists up to 10,000 customers; recipient rows keep the outcome only.
+    await erase_recipients(session, ids, [i.value for i in identities if i.kind == WECOM_EXTERNAL])
     # So do digest cards, listing a salesperson's waiting leads by name and company.
     await erase_from_digests(session, ids)
     mp_openids = [i.value for i in identities if i.kind == MP_OPENID]

@@ -11,7 +11,7 @@ from sqlalchemy import or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from leads.events import DomainEvents
+from leads.events import DomainEvent, DomainEvents, FormSubmitted, TouchpointSeen
 from leads.identity import PHONE, IdentityKey, KnownLead, ResolutionPlan, plan_resolution
 from leads.lead_filters import LeadFilter, classify_query
 from leads.scoring import ScoreEvent, ScoreModel
@@ -157,11 +157,26 @@ class LeadRepository:
             lead.last_activity_at = occurred_at
         if self.scorer is None or not self.scorer.wants(kind):
             await self.session.execute(stmt)
+        else:
+            touchpoint_id = (await self.session.execute(stmt.returning(Touchpoint.id))).scalar_one_or_none()
+            if touchpoint_id is not None:  # None: this inbox row's touchpoint exists already, it was scored then
+                await self.scorer.touchpoint(lead, ScoreEvent(touchpoint_id, kind, occurred_at, source.channel,
+                                                              source.scene, detail or {}))
+        await self._publish_touchpoint(lead.id, kind, occurred_at, detail)
+
+    async def _publish_touchpoint(self, lead_id: int, kind: str, at: datetime, detail: dict[str, Any] | None
+                                  ) -> None:
+        """Journeys that start from a touchpoint or a form hear of it (nothing is built while none listens)."""
+        tx = self.scorer.tx if self.scorer is not None else None
+        if tx is None:
             return
-        touchpoint_id = (await self.session.execute(stmt.returning(Touchpoint.id))).scalar_one_or_none()
-        if touchpoint_id is not None:  # None: this inbox row's touchpoint exists already, it was scored then
-            await self.scorer.touchpoint(lead, ScoreEvent(touchpoint_id, kind, occurred_at, source.channel,
-                                                          source.scene, detail or {}))
+        heard: list[DomainEvent] = []
+        if tx.events.subscribers(TouchpointSeen):
+            heard.append(TouchpointSeen(lead_id, kind, at))
+        if kind == "form_submit" and tx.events.subscribers(FormSubmitted):
+            heard.append(FormSubmitted(lead_id, str((detail or {}).get("form", "")), at))
+        if heard:
+            await tx.publish(heard)
 
     async def note_oa_interaction(self, lead: Lead, at: datetime) -> None:
         """The user acted in the OA: customer-service messages are allowed for 48 h from now."""

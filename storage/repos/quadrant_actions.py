@@ -1,6 +1,7 @@
 """Today's quadrant actions, the first subscriber of QuadrantEntered: ``tag:<tag>`` (removed again when the
 lead leaves the quadrant), ``stage:<stage>`` (when the lifecycle allows it from the lead's stage) and
-``journey:<id>`` (logged: journeys are not built yet). leads.lifecycle.quadrant_effects decides; this writes.
+``journey:<id>`` (enrolled by the journeys' own subscriber, bot/journeys/enrol.py). leads.lifecycle.quadrant_effects
+decides; this writes.
 
 Set-based: one statement per kind of write for all the events of a publish, so a recompute batch costs what
 it cost before the actions became a subscriber (arrays on PostgreSQL, executemany elsewhere).
@@ -8,7 +9,6 @@ it cost before the actions became a subscriber (arrays on PostgreSQL, executeman
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -16,13 +16,11 @@ from datetime import datetime
 from sqlalchemy import bindparam, delete, text
 from sqlalchemy.dialects import sqlite
 
-from leads.events import DomainEvents, QuadrantEntered, StageChanged
+from leads.events import DomainEvents, QuadrantEntered, StageChanged, TagAdded
 from leads.lifecycle import quadrant_effects
 from storage.models import LeadTag
 from storage.repos.events import NO_SUBSCRIBERS, EventTx
 from storage.repos.stages import change_stages
-
-log = logging.getLogger(__name__)
 
 _tags = LeadTag.__table__
 _UNTAG_PG = text("""DELETE FROM lead_tags t
@@ -49,21 +47,15 @@ class QuadrantActions:
     async def __call__(self, tx: EventTx, entered: Sequence[QuadrantEntered]) -> None:
         removed: list[tuple[int, str]] = []
         added: list[tuple[int, str, datetime]] = []
-        journeys: dict[tuple[str, str], list[int]] = {}
         moves: list[StageChanged] = []
         for event in entered:
             effects = quadrant_effects(event.old, event.new, event.stage, self.actions)
             removed.extend((event.lead_id, tag) for tag in effects.remove_tags)
             added.extend((event.lead_id, tag, event.at) for tag in effects.add_tags)
-            for journey in effects.journeys:
-                journeys.setdefault((event.new, journey), []).append(event.lead_id)
             if effects.transition is not None:
                 moves.append(StageChanged.of(event.lead_id, effects.transition, event.at, event.touchpoint_id))
         await untag(tx, removed)
         await tag(tx, added)
-        for (quadrant, journey), lead_ids in journeys.items():
-            log.info("%d lead(s) entered %s (lead %s first): journey %r is configured but journeys are not built "
-                     "yet", len(lead_ids), quadrant, lead_ids[0], journey)
         await change_stages(tx, moves)
 
 
@@ -85,3 +77,5 @@ async def tag(tx: EventTx, rows: Sequence[tuple[int, str, datetime]]) -> None:
         await tx.db.execute(_TAG_PG, {"lead_ids": list(lead_ids), "tags": list(tags), "ats": list(ats)})
     else:
         await tx.db.execute(_TAG, [{"lead_id": lead_id, "tag": t, "created_at": at} for lead_id, t, at in rows])
+    if tx.events.subscribers(TagAdded):  # a tag the lead had already is heard again: enrolment is idempotent
+        await tx.publish([TagAdded(lead_id, t, at) for lead_id, t, at in rows])

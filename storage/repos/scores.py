@@ -15,7 +15,7 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from leads.events import DomainEvents, QuadrantEntered, StageChanged
+from leads.events import DomainEvents, QuadrantEntered, ScoreCrossed, StageChanged
 from leads.lifecycle import MERGED, consent_transition
 from leads.scoring import MotivationState, ScoreEvent, ScoreModel
 from storage.models import Lead, LeadScore, Touchpoint, utcnow
@@ -87,6 +87,7 @@ class LeadScorer:
         motivation = self.model.motivation(state, now)
         quadrant = self.model.rules.quadrant(ability, motivation)
         old_quadrant = row.quadrant if row is not None else None
+        old_motivation = row.motivation if row is not None else 0.0
         values = {"ability": ability, "motivation": motivation, "quadrant": quadrant,
                   "rules": self.model.fingerprint, "state": state.to_json(), "scored_at": now}
         if row is None:
@@ -97,6 +98,8 @@ class LeadScorer:
         await self.session.flush()
         if quadrant != old_quadrant:
             await self.tx.publish([QuadrantEntered(lead.id, old_quadrant, quadrant, lead.stage, now, touchpoint_id)])
+        if motivation != old_motivation and self.tx.events.subscribers(ScoreCrossed):
+            await self.tx.publish([ScoreCrossed(lead.id, float(old_motivation or 0.0), motivation, now)])
 
 
 async def current_state(session: AsyncSession, model: ScoreModel, lead_id: int,

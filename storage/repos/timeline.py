@@ -20,13 +20,24 @@ from sqlalchemy import and_, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
-from storage.models import Assignment, AssignmentEvent, OutboxMessage, StageTransition, Touchpoint, User
+from storage.models import (
+    Assignment,
+    AssignmentEvent,
+    BatchRecipient,
+    JourneyStep,
+    OutboxMessage,
+    StageTransition,
+    Touchpoint,
+    User,
+)
+from storage.repos.batches import timeline_rows as batch_timeline_rows
+from storage.repos.journeys import timeline_steps
 
 # Source ranks: the tie-break between rows of one instant (descending, like everything else).
-TOUCHPOINT, STAGE, OUTBOX, HANDOFF = "t", "s", "o", "a"
-SOURCES = (TOUCHPOINT, STAGE, OUTBOX, HANDOFF)
+TOUCHPOINT, STAGE, OUTBOX, HANDOFF, BATCH, JOURNEY = "t", "s", "o", "a", "b", "j"
+SOURCES = (TOUCHPOINT, STAGE, OUTBOX, HANDOFF, BATCH, JOURNEY)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_CURSOR = re.compile(r"(-?[0-9]{1,18})\.([tsoa])\.([0-9]{1,19})")
+_CURSOR = re.compile(r"(-?[0-9]{1,18})\.([tsoabj])\.([0-9]{1,19})")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,11 +79,20 @@ class Handoff:
 
 
 @dataclass(frozen=True, slots=True)
+class BatchLine:
+    """A lead's place in a batch message (storage/repos/batches.py): its outcome, the message, an OA row's status."""
+
+    recipient: BatchRecipient
+    message: dict[str, Any]
+    outbox_status: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class Entry:
-    source: str  # TOUCHPOINT, STAGE, OUTBOX or HANDOFF
+    source: str  # TOUCHPOINT, STAGE, OUTBOX, HANDOFF, BATCH or JOURNEY
     at: datetime
     id: int
-    row: Any  # the Touchpoint, StageTransition, OutboxMessage or AssignmentEvent
+    row: Any  # the Touchpoint, StageTransition, OutboxMessage, AssignmentEvent, BatchLine or JourneyStep
     author: str | None = None  # an outbox message sent from the console, a hand-off step: who (their name)
     handoff: Handoff | None = None  # a hand-off step: its assignment's facts
 
@@ -123,6 +143,11 @@ async def timeline_page(session: AsyncSession, lead_id: int, before: Cursor | No
     entries += [Entry(STAGE, s.occurred_at, s.id, s) for s in (await session.execute(stages)).scalars()]
     entries += [Entry(OUTBOX, m.created_at, m.id, m, name) for m, name in (await session.execute(out)).all()]
     entries += await _handoff_steps(session, lead_id, before, take)
+    entries += [Entry(BATCH, r.created_at, r.id, BatchLine(r, message, outbox_status), author)
+                for r, message, author, outbox_status in await batch_timeline_rows(
+                    session, lead_id, _before(BatchRecipient.created_at, BatchRecipient.id, BATCH, before), take)]
+    entries += [Entry(JOURNEY, s.at, s.id, s) for s in await timeline_steps(
+        session, lead_id, _before(JourneyStep.at, JourneyStep.id, JOURNEY, before), take)]
     entries.sort(key=Entry.key, reverse=True)
     page = entries[:limit]
     return Page(page, page[-1].cursor if len(entries) > limit else None)

@@ -22,10 +22,13 @@ from urllib.parse import quote
 from aiohttp import web
 from sqlalchemy import update
 
-from bot.keys import ENGINE, SESSIONS
+from bot.keys import ENGINE, EVENTS, SESSIONS
+from leads.events import FormSubmitted
 from sdr_console.web.assets import PREFIX
 from sdr_console.web.csrf import LOGIN_PATH
 from storage.models import Handoff, Lead, LeadTask, utcnow
+from storage.repos.events import EventTx
+from tests.bot.journeys.test_runner import EXAMPLE
 from tests.sdr_console.console_support import (
     bearer,
     call,
@@ -156,12 +159,14 @@ def strings(value: Any) -> list[str]:
 
 
 async def test_every_console_route_escapes_and_the_api_returns_plain_strings(app_client) -> None:
-    client = await app_client()
+    client = await app_client(journeys=EXAMPLE["journeys"])
     seeded = await seed(client)
     lead = seeded["lead"]
+    async with client.server.app[SESSIONS]() as session, session.begin():  # the lead shows in the journey pages
+        await EventTx(session, client.server.app[EVENTS]).publish([FormSubmitted(lead, "demo", utcnow())])
     routes = console_get_routes(client.server.app)
     assert "/console/leads/{lead_id}" in routes and "/console/handoffs/list" in routes
-    urls = [re.sub(r"\{lead_id\}", str(lead), path) for path in routes]
+    urls = [re.sub(r"\{journey_id\}", "welcome", re.sub(r"\{lead_id\}", str(lead), path)) for path in routes]
     assert not [u for u in urls if "{" in u], urls  # a new path parameter: fill it here
     urls += [f"/console/leads?q={quote(PAYLOAD)}", "/console/handoffs?tab=mine", "/console/handoffs?tab=closed",
              "/console/handoffs/list?tab=mine", "/console/handoffs/list?tab=closed"]

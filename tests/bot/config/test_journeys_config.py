@@ -152,15 +152,21 @@ def test_batch_limit_periods():
 def test_the_main_config_takes_the_example_journeys_and_names_a_bad_one(tmp_path: Path) -> None:
     from bot.config.core import load_config
 
-    base = (ROOT / "config.example.toml").read_text(encoding="utf-8")
+    example = load_config(ROOT / "config.example.toml")  # [nurture] journeys_file, relative to the config
+    assert [j.id for j in example.journeys] == ["welcome", "accelerate", "wake_up", "renurture"]
+    assert example.batch.remind_max_per_day == 3 and example.nurture.weekly_cap == {"oa": 3, "wecom": 2}
+    base = (ROOT / "config.example.toml").read_text(encoding="utf-8").replace(
+        'journeys_file = "deploy/journeys.example.toml"', f'journeys_file = "{ROOT / "deploy/journeys.example.toml"}"')
     path = tmp_path / "config.toml"
-    path.write_text(base + "\n" + (ROOT / "deploy/journeys.example.toml").read_text(encoding="utf-8"), "utf-8")
-    cfg = load_config(path)
-    assert [j.id for j in cfg.journeys] == ["welcome", "accelerate", "wake_up", "renurture"]
-    assert cfg.batch.remind_max_per_day == 3
-    assert load_config(ROOT / "config.example.toml").journeys == ()  # none unless configured
+    own = '\n[[journeys]]\nid = "own"\nname = "自定义"\ntrigger = { kind = "tag_added", tag = "vip" }\n' \
+          'reentry = "never"\n[[journeys.steps]]\naction = "tag_add"\ntag = "seen"\n'
+    path.write_text(base + own, "utf-8")
+    assert [j.id for j in load_config(path).journeys][-2:] == ["renurture", "own"]  # included ones first
     path.write_text(base + '\n[[journeys]]\nid = "Bad Id"\n', "utf-8")
-    with pytest.raises(ConfigError, match=r"journeys\[0\]"):
+    with pytest.raises(ConfigError, match=r"journeys\[4\]"):
+        load_config(path)
+    path.write_text(base.replace(str(ROOT / "deploy/journeys.example.toml"), "missing.toml"), "utf-8")
+    with pytest.raises(ConfigError, match=r"nurture\.journeys_file"):
         load_config(path)
 
 
@@ -170,3 +176,15 @@ def test_an_action_url_must_be_https_with_a_host(url: str) -> None:
     entry["steps"][0]["url"] = url
     with pytest.raises(ConfigError, match=r"journeys\[0\]\.steps\[0\]\.url"):
         build_journeys([entry])
+
+
+def test_a_webhook_step_needs_the_crm_signing_secret() -> None:
+    from bot.config.core import build_config
+
+    hook = {"id": "hook", "name": "通知", "trigger": {"kind": "tag_added", "tag": "vip"}, "reentry": "never",
+            "steps": [{"if": {"tag": "vip"}, "yes": [{"action": "webhook", "url": "https://crm.example/hook"}]}]}
+    raw = {"wechat": {"app_id": "wx1", "token": "t" * 8}, "journeys": [hook]}
+    with pytest.raises(ConfigError, match=r"journeys\[0\]\.steps"):
+        build_config(raw)
+    crm = {"webhook_url": "https://crm.example/leads", "webhook_secret": "s" * 32}
+    assert build_config({**raw, "crm": crm}).journeys[0].id == "hook"

@@ -28,7 +28,7 @@ from tests.support.helpers import make_config
 
 TIMEOUT_S = 10.0
 BUILTIN = ["inbox_sweep", "score_refresh", "content_refresh", "submission_keys_prune", "handoff_sla",
-           "customer_transfer_poll"]
+           "customer_transfer_poll", "batch_messages", "task_reminders", "journey_steps", "journey_inactive_sweep"]
 
 
 async def nothing() -> None:

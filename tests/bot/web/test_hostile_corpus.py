@@ -20,11 +20,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from bot.app import create_app
 from bot.config.core import JobsConfig
+from bot.config.journeys import build_journeys
 from bot.config.limits import RateLimitsConfig
 from bot.keys import ENGINE
 from storage.models import Base
+from tests.bot.journeys.test_runner import EXAMPLE
+from tests.bot.web.hostile_batches import batches_corpus
 from tests.bot.web.hostile_corpus import VALID_ITEM, Case, corpus
 from tests.bot.web.hostile_handoff import handoff_corpus
+from tests.bot.web.hostile_journeys import journeys_corpus
+from tests.bot.web.hostile_tasks import tasks_corpus
 from tests.support.fakes.wechat_server import FakeWeChatServer
 from tests.support.forms import capture_config
 from tests.support.helpers import API_TOKEN
@@ -32,7 +37,8 @@ from tests.support.miniprogram import mp_login
 
 # Their own tests cover the signed XML callbacks; a hostile body there is refused by the signature check.
 CALLBACKS = ("/wechat/callback", "/wecom/callback")
-CASES = corpus() + handoff_corpus()
+JOURNEYS = build_journeys(EXAMPLE["journeys"])
+CASES = corpus() + handoff_corpus() + tasks_corpus() + journeys_corpus() + batches_corpus()
 
 
 @dataclasses.dataclass
@@ -169,7 +175,8 @@ async def test_the_hostile_corpus_gets_4xx_and_changes_nothing(app_client, backe
     # answer a case with 429 before its input is looked at.
     limits = RateLimitsConfig(**{f.name: "1000000/1m" for f in dataclasses.fields(RateLimitsConfig)
                                  if f.name != "enabled"})
-    client = await app_client(dataclasses.replace(config, jobs=JobsConfig(enabled=()), rate_limits=limits))
+    client = await app_client(dataclasses.replace(config, jobs=JobsConfig(enabled=()), rate_limits=limits,
+                                                  journeys=JOURNEYS))  # the journey routes look at their queries
     app = client.server.app
     routes = {(r.method, r.resource.canonical) for r in app.router.routes() if r.resource is not None}
     lead_id, mp_token = await seed(client, fake)

@@ -22,6 +22,7 @@ import json
 from aiohttp import web
 
 import tests.support.fakes.wechat_cards  # noqa: F401 (registers template cards, per-member limits)
+import tests.support.fakes.wechat_groupmsg  # noqa: F401 (mass messages: results, reminders)
 import tests.support.fakes.wechat_transfer  # noqa: F401 (registers transfer_customer / transfer_result)
 from tests.support.fakes import wechat_mobile  # noqa: F401 (registers WeCom web OAuth and the JS-SDK ticket)
 from tests.support.fakes.wechat_endpoints import ENDPOINTS, Call
