@@ -39,7 +39,7 @@ from leads.lead_filters import LeadFilter  # noqa: E402
 from storage.db import create_engine, session_factory  # noqa: E402
 from storage.migrate import upgrade  # noqa: E402
 from storage.models import Lead, Segment  # noqa: E402
-from storage.repos.batches import AudienceRules  # noqa: E402
+from storage.repos.batch_audience import AudienceRules  # noqa: E402
 from storage.repos.lead_search import filtered  # noqa: E402
 from storage.settings import DatabaseConfig  # noqa: E402
 

@@ -24,7 +24,7 @@ from bot.wechat.clients import WeChatTransportError
 from bot.wechat.tokens import TokenUnavailable
 from leads.batches import reasons as r
 from leads.batches.reminders import EXPIRE, FALLBACK, REMIND, next_step
-from storage.repos.batches import (
+from storage.repos.batch_results import (
     DueTask,
     add_sdr_task,
     due_tasks,

@@ -18,7 +18,7 @@ from bot.capture.links import LinkSigner, LinkTarget
 from bot.config.core import Config
 from leads.batches.render import render
 from storage.models import Batch, BatchRecipient, Lead
-from storage.repos.batches import finish_fanned_out, mark_oa, oa_pending
+from storage.repos.batch_queue import finish_fanned_out, mark_oa, oa_pending
 
 Enqueue = Callable[..., Awaitable[int | None]]
 SLICE = 500

@@ -18,19 +18,9 @@ from leads.batches.message import Message
 from leads.batches.render import render
 from leads.content import ContentItem
 from leads.lead_filters import LeadFilter
-from storage.repos.batches import (
-    AudienceRules,
-    Preview,
-    add_batch,
-    add_task,
-    audience,
-    counts_of,
-    insert_recipients,
-    member_names,
-    preview,
-    set_counts,
-    wecom_recipients,
-)
+from storage.repos.batch_audience import AudienceRules, Preview, audience, preview
+from storage.repos.batch_queue import add_batch, add_task, insert_recipients, member_names, set_counts, wecom_recipients
+from storage.repos.batch_reports import counts_of
 
 if TYPE_CHECKING:
     from sqlalchemy.ext.asyncio import AsyncSession

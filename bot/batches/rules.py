@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 from bot.config.core import Config
 from leads.batches.limits import CHINA, period_start
 from leads.journeys.policy import ANY_CHANNEL
-from storage.repos.batches import AudienceRules
+from storage.repos.batch_audience import AudienceRules
 
 CHANNELS = ("wecom", "oa")
 

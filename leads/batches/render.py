@@ -1,7 +1,7 @@
 """Personalisation of a batch message: ``{name}``, ``{company}`` and ``{sender}`` in the text.
 
 A WeCom mass message is one text for all of a task's customers (WeCom sends it as is), so there the customer's
-fields read as their neutral fallback ("您", "贵公司") and only ``{sender}`` is the member's; an OA template
+fields read as their neutral fallback ("客户", "贵公司") and only ``{sender}`` is the member's; an OA template
 message is per recipient and gets all three. Text outside the fields is kept verbatim.
 """
 
@@ -11,7 +11,7 @@ import re
 from collections.abc import Mapping
 
 FIELDS = {"name": "姓名", "company": "公司", "sender": "发送成员"}
-FALLBACKS = {"name": "您", "company": "贵公司", "sender": "您的顾问"}
+FALLBACKS = {"name": "客户", "company": "贵公司", "sender": "您的顾问"}  # "{name}您好" reads "客户您好"
 CUSTOMER_FIELDS = frozenset({"name", "company"})
 MAX_TEXT_BYTES = 4000  # add_msg_template: text.content "最多4000个字节"
 MAX_VALUE = 60  # characters of one field's value: a long company name must not crowd out the message

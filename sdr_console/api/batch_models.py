@@ -52,7 +52,7 @@ class BatchIn(RequestModel):
     segment_id: Id
     text: Annotated[Text, Field(max_length=MAX_TEXT_BYTES, description=(
         "消息内容（最多 4000 字节），可用个性化字段 {name}、{company}、{sender}；企业微信群发对每位成员的所有客户"
-        "是同一条消息，客户字段显示为“您”“贵公司”，公众号模板消息按每位客户填写"))]
+        "是同一条消息，客户字段显示为“客户”“贵公司”，公众号模板消息按每位客户填写"))]
     content_id: Annotated[Text, Field(min_length=1, max_length=100, description="内容库条目（链接）")] | None = None
     miniprogram: MiniProgramIn | None = Field(None, description="小程序卡片（与链接二选一）")
     channels: list[Literal["wecom", "oa"]] = Field(default_factory=lambda: ["wecom", "oa"], min_length=1,
@@ -131,3 +131,29 @@ class BatchOut(ResponseModel):
 class BatchQuery(QueryModel):
     after: Annotated[int, Field(ge=0, le=2**62)] = 0
     limit: Annotated[int, Field(ge=1, le=500)] = 100
+
+
+class BatchListQuery(QueryModel):
+    limit: Annotated[int, Field(ge=1, le=200)] = 50
+    before: Annotated[int, Field(ge=1, le=2**62, description="下一页：?before=上一页的 next_before")] | None = None
+
+
+class BatchListItem(ResponseModel):
+    id: int
+    segment_id: int
+    segment: str | None = Field(description="分群名称")
+    created_by: str | None = Field(description="创建人的用户名（服务令牌创建的为空）")
+    created_by_name: str | None = Field(description="创建人的显示名称")
+    created_at: Timestamp | None
+    status: str = Field(description="queued（公众号消息待分发）、sent")
+    sandbox: bool
+    text: str
+    total: int = Field(description="分群中的潜客数（含被排除的）")
+    channels: dict[str, int] = Field(description="按渠道的收件人数：wecom、oa")
+    outcomes: dict[str, int] = Field(description=(
+        "按结果的人数：queued、sandboxed、waiting、sent、unsent、not_friend、over_limit、failed、expired、excluded"))
+
+
+class BatchList(ResponseModel):
+    items: list[BatchListItem]
+    next_before: int | None = Field(description="下一页：?before=此值")

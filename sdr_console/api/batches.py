@@ -1,10 +1,12 @@
-"""Batch messages to a segment: ``POST /api/batches/preview``, ``POST /api/batches``, ``GET /api/batches/{id}``.
+"""Batch messages to a segment: ``POST /api/batches/preview``, ``POST /api/batches``, ``GET /api/batches`` (the
+list, newest first, with outcome counts) and ``GET /api/batches/{id}``.
 
 The preview counts the recipients per channel and member and lists the exclusions with their reasons
 (unsubscribed, frequency cap, the customer's WeCom receive limit, no WeCom relationship, not an OA follower);
 sending queues exactly that (bot/batches/queue.py): one WeCom task per member and ≤ 10,000 customers, OA
 template messages for followers without a WeCom relationship; the job "batch_messages" collects the results.
 The report pages every recipient's outcome. Bad input is a 4xx that writes nothing; no personal data is logged.
+The console's pages (sdr_console/pages/batches.py) call ``preview_of``, ``send`` and ``batch_list`` too.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from bot.batches.rules import audience_rules
 from bot.keys import CONFIG, CONVERSATION, ENQUEUE, SESSIONS
 from bot.web.errors import ApiError
 from bot.web.params import not_found, path_id
-from leads.access import BATCH_READ, BATCH_SEND
+from leads.access import BATCH_READ, BATCH_SEND, LEAD_READ
 from leads.batches.chunks import MAX_PER_TASK
 from leads.batches.message import BadMessage, Message, check_link_url, check_miniprogram, check_text
 from leads.batches.reasons import EXCLUSIONS, outcome
@@ -30,6 +32,9 @@ from sdr_console.api.auth import actor_of, audit, requires
 from sdr_console.api.batch_models import (
     BatchCreated,
     BatchIn,
+    BatchList,
+    BatchListItem,
+    BatchListQuery,
     BatchOut,
     BatchPreview,
     BatchQuery,
@@ -38,11 +43,13 @@ from sdr_console.api.batch_models import (
     RecipientOut,
     TaskOut,
 )
+from sdr_console.api.scoping import owner_filter
 from sdr_console.api.segments import segment_scope
 from sdr_console.api.serialize import iso
 from sdr_console.api.spec import api_spec, parse_body, parse_query, respond
 from storage.models import BatchTask, utcnow
-from storage.repos.batches import counts_of, get_batch, recipients_page, tasks_of
+from storage.repos.batch_list import batch_counts, list_batches
+from storage.repos.batch_reports import counts_of, get_batch, recipients_page, tasks_of
 from storage.repos.users import user_by_id
 
 WHAT = "群发"
@@ -72,11 +79,8 @@ def _task_out(t: BatchTask) -> TaskOut:
                    msgid=t.msgid, errcode=t.errcode, reminders=len(t.reminders or []), sdr_task_id=t.sdr_task_id)
 
 
-@requires(BATCH_SEND)
-@api_spec("群发预览：收件人数、按成员的任务、排除的潜客及原因", body=BatchIn, response=BatchPreview,
-          errors=(400, 404), tags=("batches",))
-async def post_preview(request: web.Request) -> web.Response:
-    body = await parse_body(request, BatchIn)
+async def preview_of(request: web.Request, body: BatchIn) -> BatchPreview:
+    """The preview for the request's actor (400 / 404 as ApiError); writes nothing."""
     message, _ = _compose(request, body)
     cfg, now = request.app[CONFIG], utcnow()
     rules = audience_rules(cfg, now, tuple(body.channels))
@@ -88,19 +92,30 @@ async def post_preview(request: web.Request) -> web.Response:
     exclusions = [Exclusion(reason=reason, label=EXCLUSIONS.get(reason, reason), count=n,
                             sample=[{"lead_id": i, "display_name": name} for i, name in found.samples.get(reason, [])])
                   for reason, n in sorted(found.by_reason.items(), key=lambda x: -x[1])]
-    return respond(BatchPreview(
+    return BatchPreview(
         segment_id=segment.id, total=found.total, recipients=sum(found.by_channel.values()),
         by_channel=found.by_channel, members=members, exclusions=exclusions,
         text_sample=render(message.text, {}, per_customer=False),
         receive_limit={"period": cfg.batch.customer_limit_period, "limit": rules.receive_limit,
-                       "period_start": iso(rules.period_start) or ""}))
+                       "period_start": iso(rules.period_start) or ""})
+
+
+@requires(BATCH_SEND)
+@api_spec("群发预览：收件人数、按成员的任务、排除的潜客及原因", body=BatchIn, response=BatchPreview,
+          errors=(400, 404), tags=("batches",))
+async def post_preview(request: web.Request) -> web.Response:
+    return respond(await preview_of(request, await parse_body(request, BatchIn)))
 
 
 @requires(BATCH_SEND)
 @api_spec("群发给分群：每位成员一个企业微信群发任务（每个最多 10,000 位客户），公众号粉丝收模板消息",
           body=BatchIn, response=BatchCreated, status=202, errors=(400, 404), tags=("batches",))
 async def post_batch(request: web.Request) -> web.Response:
-    body = await parse_body(request, BatchIn)
+    return respond(await send(request, await parse_body(request, BatchIn)), status=202)
+
+
+async def send(request: web.Request, body: BatchIn) -> BatchCreated:
+    """Queues the batch for the request's actor, audited in the same transaction (400 / 404 as ApiError)."""
     message, item = _compose(request, body)
     cfg, now = request.app[CONFIG], utcnow()
     sandbox = cfg.wechat.mode == "sandbox"
@@ -115,9 +130,31 @@ async def post_batch(request: web.Request) -> web.Response:
                            "excluded": queued.counts["reason"], "tasks": len(queued.tasks), "sandbox": sandbox},
                     session=session)
         tasks = await tasks_of(session, queued.id)
-        answer = BatchCreated(id=queued.id, sandbox=sandbox, counts=queued.counts,
-                              tasks=[_task_out(t) for t in tasks])
-    return respond(answer, status=202)
+        return BatchCreated(id=queued.id, sandbox=sandbox, counts=queued.counts, tasks=[_task_out(t) for t in tasks])
+
+
+async def batch_list(request: web.Request, query: BatchListQuery) -> BatchList:
+    """The batches the request's actor may see: the rule table's scope of ``batch.read`` on their creators
+    (everyone's, or those of the actor's teams' members), newest first."""
+    async with request.app[SESSIONS]() as session:
+        creators = await owner_filter(request, session, BATCH_READ)
+        rows = await list_batches(session, creators, query.before, query.limit + 1)
+        counts = await batch_counts(session, [r.batch.id for r in rows[:query.limit]])
+    items = []
+    for r in rows[:query.limit]:
+        b, n = r.batch, counts[r.batch.id]
+        items.append(BatchListItem(
+            id=b.id, segment_id=b.segment_id, segment=r.segment_name, created_by=r.creator,
+            created_by_name=r.creator_name, created_at=iso(b.created_at), status=b.status, sandbox=b.sandbox,
+            text=str((b.message or {}).get("text", "")), total=n.total, channels=n.channels, outcomes=n.outcomes))
+    return BatchList(items=items, next_before=items[-1].id if len(rows) > query.limit else None)
+
+
+@requires(BATCH_READ)
+@api_spec("群发列表（最新在前；分页：before、limit），每批的渠道人数和结果人数", query=BatchListQuery,
+          response=BatchList, tags=("batches",))
+async def get_batches(request: web.Request) -> web.Response:
+    return respond(await batch_list(request, parse_query(request, BatchListQuery)))
 
 
 async def _creator(session: AsyncSession, user_id: int | None) -> str | None:
@@ -135,7 +172,8 @@ async def get_batch_view(request: web.Request) -> web.Response:
         batch = await get_batch(session, batch_id)
         if batch is None:
             raise not_found(WHAT, batch_id)
-        rows = await recipients_page(session, batch.id, query.after, query.limit + 1)
+        readable = await owner_filter(request, session, LEAD_READ)  # names of other teams' leads stay hidden
+        rows = await recipients_page(session, batch.id, query.after, query.limit + 1, readable=readable)
         tasks, counts = await tasks_of(session, batch.id), await counts_of(session, batch.id)
         creator = await _creator(session, batch.created_by_user_id)
     recipients = []
@@ -156,4 +194,5 @@ async def get_batch_view(request: web.Request) -> web.Response:
 def add_routes(app: web.Application) -> None:
     app.router.add_post("/api/batches/preview", post_preview)
     app.router.add_post("/api/batches", post_batch)
+    app.router.add_get("/api/batches", get_batches)
     app.router.add_get("/api/batches/{batch_id}", get_batch_view)

@@ -61,7 +61,7 @@ def filter_item(saved: SavedFilter) -> SavedFilterItem:
                            href=LIST_PATH + ("?" + urlencode(query, doseq=True) if query else ""))
 
 
-def _params(raw: str | Params) -> Params:
+def filter_params(raw: str | Params) -> Params:
     """The query, validated by the list's model and reduced to what differs from its defaults."""
     values: dict[str, Any] = parse_qs(raw.lstrip("?"), keep_blank_values=False) if isinstance(raw, str) else raw
     return query_from(values).params()
@@ -91,7 +91,7 @@ async def post_filter(request: web.Request) -> web.Response:
     name = clean_text(body.name)
     if not name:
         raise ApiError(400, "invalid_body", "请填写筛选名称")
-    query = _params(body.query)
+    query = filter_params(body.query)
     async with request.app[SESSIONS]() as session, session.begin():
         user_id = await _user_id(request, session)
         if user_id is None:

@@ -8,8 +8,7 @@ sends it), both as the rule table's scope (sdr_console/api/scoping.py).
 
 from __future__ import annotations
 
-from typing import Any
-from urllib.parse import parse_qs, urlencode
+from urllib.parse import urlencode
 
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,6 +21,7 @@ from leads.lead_filters import LeadFilter
 from sdr_console.api.auth import actor_of, audit, requires
 from sdr_console.api.batch_models import Params, SegmentIn, SegmentItem, SegmentList, SegmentQuery
 from sdr_console.api.lead_list import query_from
+from sdr_console.api.saved_filters import filter_params
 from sdr_console.api.scoping import owner_filter, owner_ids
 from sdr_console.api.serialize import iso
 from sdr_console.api.spec import api_spec, parse_body, parse_query, respond
@@ -38,11 +38,6 @@ def segment_item(segment: Segment, creator: str | None) -> SegmentItem:
     return SegmentItem(id=segment.id, name=segment.name, query=query, created_by=creator,
                        created_at=iso(segment.created_at),
                        href=LIST_PATH + ("?" + urlencode(query, doseq=True) if query else ""))
-
-
-def _params(raw: str | Params) -> Params:
-    values: dict[str, Any] = parse_qs(raw.lstrip("?"), keep_blank_values=False) if isinstance(raw, str) else raw
-    return query_from(values).params()
 
 
 def _both(a: list[int] | None, b: list[int] | None) -> list[int] | None:
@@ -84,7 +79,7 @@ async def post_segment(request: web.Request) -> web.Response:
     name = clean_text(body.name)
     if not name:
         raise ApiError(400, "invalid_body", "请填写分群名称")
-    query = _params(body.query)
+    query = filter_params(body.query)
     actor = actor_of(request)
     async with request.app[SESSIONS]() as session, session.begin():
         segment = await add_segment(session, name, query, actor.user_id)

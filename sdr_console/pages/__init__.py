@@ -7,7 +7,18 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from bot.keys import CONFIG, REDIS
-from sdr_console.pages import api_docs, handoffs, journeys, lead, leads, login, start, tasks
+from sdr_console.pages import (
+    api_docs,
+    batch_compose,
+    batches,
+    handoffs,
+    journeys,
+    lead,
+    leads,
+    login,
+    start,
+    tasks,
+)
 from sdr_console.web.assets import ASSETS, PREFIX, find_assets, static_file
 from sdr_console.web.guard import STORE, console_guard
 from sdr_console.web.sessions import SessionStore
@@ -31,6 +42,8 @@ def add_console_pages(app: web.Application) -> None:
     handoffs.add_routes(app)  # /console/handoffs: the hand-off queue
     tasks.add_routes(app)  # /console/tasks: 我的任务 across leads
     journeys.add_routes(app)  # /console/journeys: nurture journeys, their steps and enrolments
+    batch_compose.add_routes(app)  # /console/batches/new: compose, preview, send (before {batch_id})
+    batches.add_routes(app)  # /console/batches: batch messages and each one's report
     api_docs.add_routes(app)  # /api/docs: the browsable OpenAPI page
     login.add_routes(app)
     app.middlewares.append(console_guard)

@@ -35,7 +35,7 @@ from storage.models import (
     SubmissionKey,
     Touchpoint,
 )
-from storage.repos.batches import erase_recipients
+from storage.repos.batch_erasure import erase_recipients
 from storage.repos.handoff_cards import erase_from_digests
 from storage.repos.lead_history import PROFILE_EDIT
 from storage.repos.tombstones import Hasher, bury

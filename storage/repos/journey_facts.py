@@ -16,9 +16,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from leads.batches.reasons import COUNTED
 from leads.identity import OA_OPENID, WECOM_EXTERNAL
 from leads.journeys.machine import LeadView
-from storage.models import Assignment, Identity, JourneyStep, Lead, LeadTag, Touchpoint, User
+from storage.models import Assignment, BatchRecipient, Identity, JourneyStep, Lead, LeadTag, Touchpoint, User
 
 Db = AsyncSession | AsyncConnection
 OPENED = ("content_view", "content_download")
@@ -87,7 +88,7 @@ async def lead_facts(db: Db, lead_ids: Collection[int], now: datetime) -> dict[i
 
 
 async def recent_sends(db: Db, lead_ids: Collection[int], now: datetime) -> dict[int, dict[str, list[datetime]]]:
-    """Journey messages that reached each lead in the last week, per channel (the weekly caps)."""
+    """Journey and batch messages that went to each lead in the last week, per channel (the weekly caps)."""
     sends: dict[int, dict[str, list[datetime]]] = defaultdict(lambda: defaultdict(list))
     ids = sorted(set(lead_ids))
     if not ids:
@@ -95,5 +96,10 @@ async def recent_sends(db: Db, lead_ids: Collection[int], now: datetime) -> dict
     for lead_id, channel, at in await db.execute(
             select(JourneyStep.lead_id, JourneyStep.channel, JourneyStep.at)
             .where(JourneyStep.lead_id.in_(ids), JourneyStep.outcome == "sent", JourneyStep.at > now - CAP_WINDOW)):
+        sends[lead_id][channel].append(at)
+    for lead_id, channel, at in await db.execute(
+            select(BatchRecipient.lead_id, BatchRecipient.channel, BatchRecipient.created_at)
+            .where(BatchRecipient.lead_id.in_(ids), BatchRecipient.status.in_(COUNTED),
+                   BatchRecipient.created_at > now - CAP_WINDOW)):
         sends[lead_id][channel].append(at)
     return sends

@@ -30,7 +30,7 @@ from storage.models import (
     Touchpoint,
     User,
 )
-from storage.repos.batches import timeline_rows as batch_timeline_rows
+from storage.repos.batch_reports import timeline_rows as batch_timeline_rows
 from storage.repos.journeys import timeline_steps
 
 # Source ranks: the tie-break between rows of one instant (descending, like everything else).
@@ -80,7 +80,7 @@ class Handoff:
 
 @dataclass(frozen=True, slots=True)
 class BatchLine:
-    """A lead's place in a batch message (storage/repos/batches.py): its outcome, the message, an OA row's status."""
+    """A lead's place in a batch message (storage/repos/batch_reports.py): outcome, message, OA row status."""
 
     recipient: BatchRecipient
     message: dict[str, Any]

@@ -64,7 +64,7 @@ async def test_the_preview_counts_recipients_and_explains_every_exclusion(app_cl
         "unsubscribed": (1, [ids["unsubscribed"]]), "no_wecom_relationship": (1, [ids["nothing"]]),
         "receive_limit": (1, [ids["limit"]]), "frequency_cap": (1, [ids["capped"]])}
     assert found["receive_limit"][2] == "本期已达企业微信客户群发接收上限"
-    assert body["text_sample"] == "您您好"  # one WeCom message for all of a member's customers
+    assert body["text_sample"] == "客户您好"  # one WeCom message for all of a member's customers
     assert body["receive_limit"]["period"] == "day" and body["receive_limit"]["limit"] == 1
     async with client.server.app[SESSIONS]() as session:  # a preview writes nothing
         assert await count(session, Batch) == 3 and await count(session, OutboxMessage) == 0
@@ -95,7 +95,7 @@ async def test_sending_queues_one_task_per_member_and_reports_every_recipient(ap
         tasks = await outbox_rows(session, "wecom.groupmsg_task")
     assert sorted((r.payload["sender"], r.payload["external_userid"], r.status) for r in tasks) == [
         ("alice_wx", ["wm-ok"], "sandboxed"), ("bob_wx", ["wm-bob"], "sandboxed")]
-    assert tasks[0].payload["content"] == "您您好，alice为您准备了资料"
+    assert tasks[0].payload["content"] == "客户您好，alice为您准备了资料"
     assert tasks[0].payload["attachments"][0]["link"]["url"] == "https://example.com/wp1"
 
     # The job fans the OA follower out as a template message with a link tracked to their own lead.

@@ -164,14 +164,21 @@ async def test_every_console_route_escapes_and_the_api_returns_plain_strings(app
     lead = seeded["lead"]
     async with client.server.app[SESSIONS]() as session, session.begin():  # the lead shows in the journey pages
         await EventTx(session, client.server.app[EVENTS]).publish([FormSubmitted(lead, "demo", utcnow())])
+    auth = bearer(seeded["token"])  # a batch message to a segment, both named by the payload
+    status, made = await call(client, "POST", "/api/segments", auth, json={"name": IMG, "query": ""})
+    assert status == 201, made
+    status, batch = await call(client, "POST", "/api/batches", auth, json={"segment_id": made["id"], "text": PAYLOAD})
+    assert status == 202, batch
     routes = console_get_routes(client.server.app)
     assert "/console/leads/{lead_id}" in routes and "/console/handoffs/list" in routes
-    urls = [re.sub(r"\{journey_id\}", "welcome", re.sub(r"\{lead_id\}", str(lead), path)) for path in routes]
+    urls = [re.sub(r"\{batch_id\}", str(batch["id"]), re.sub(r"\{journey_id\}", "welcome",
+                                                             re.sub(r"\{lead_id\}", str(lead), path)))
+            for path in routes]
     assert not [u for u in urls if "{" in u], urls  # a new path parameter: fill it here
     urls += [f"/console/leads?q={quote(PAYLOAD)}", "/console/handoffs?tab=mine", "/console/handoffs?tab=closed",
              "/console/handoffs/list?tab=mine", "/console/handoffs/list?tab=closed"]
     assert (await sign_in(client, "chenjing", TOKEN_PASSWORD)).status == 303
-    shown = {path for path, shows in pages(lead) if shows}
+    shown = {path for path, shows in pages(lead) if shows} | {"/console/batches", f"/console/batches/{batch['id']}"}
     problems = []
     for url in urls:
         resp = await client.get(url, allow_redirects=False)

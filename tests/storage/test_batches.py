@@ -1,5 +1,6 @@
-"""storage/repos/batches.py via bot/batches/queue.py on both backends: set-based queueing chunks a member's
-10,001 customers into two tasks of ≤ 10,000 and points every recipient at exactly one task of its own member."""
+"""storage/repos/batch_queue.py (with batch_audience.py, batch_erasure.py) via bot/batches/queue.py on both
+backends: set-based queueing chunks a member's 10,001 customers into two tasks of ≤ 10,000 and points every
+recipient at exactly one task of its own member."""
 
 from __future__ import annotations
 
@@ -15,7 +16,8 @@ from leads.identity import WECOM_EXTERNAL
 from leads.lead_filters import LeadFilter
 from storage.db import session_factory
 from storage.models import BatchRecipient, BatchTask, Identity, Lead, OutboxMessage, Segment, utcnow
-from storage.repos.batches import AudienceRules, erase_recipients
+from storage.repos.batch_audience import AudienceRules
+from storage.repos.batch_erasure import erase_recipients
 
 
 async def _enqueue(session, **kwargs) -> int:  # noqa: ANN001, ANN003 - the outbox's signature

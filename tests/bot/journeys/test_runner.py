@@ -12,13 +12,16 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select, update
 
+from bot.journeys.inactive import sweep_inactive
 from bot.journeys.runner import JourneyRunner
 from bot.journeys.wiring import runner_of
-from bot.keys import ENGINE, EVENTS, SESSIONS
+from bot.keys import CONFIG, ENGINE, EVENTS, SESSIONS
 from leads.events import FormSubmitted, LeadReturned, QuadrantEntered
 from leads.identity import OA_OPENID, WECOM_EXTERNAL
 from storage.models import (
     Assignment,
+    Batch,
+    BatchRecipient,
     Identity,
     JourneyEnrolment,
     JourneyStep,
@@ -26,6 +29,7 @@ from storage.models import (
     LeadTag,
     LeadTask,
     OutboxMessage,
+    Segment,
     Touchpoint,
 )
 from storage.repos.events import EventTx
@@ -278,3 +282,69 @@ async def test_a_failing_step_is_retried_with_backoff_then_recorded_and_never_bl
         await run_at(app, at, runner)
     assert (await steps_of(app, bad))[-1] == ("welcome", "exit", "failed", "failed:RuntimeError")
     assert await outbox_of(app, bad) == []
+
+
+async def test_acceleration_hands_the_lead_to_sales_when_it_crosses_the_threshold(client):
+    app = client.server.app
+    lead_id = await make_lead(app, euid="wm_acc", owner="li.na")
+    await publish(app, QuadrantEntered(lead_id, None, "nurture", "lead", T0))
+    await run_at(app, T0)
+    async with app[SESSIONS]() as s, s.begin():  # clicked the comparison, and the score went up
+        s.add(Touchpoint(lead_id=lead_id, kind="content_view", scene="content", channel="wechat_oa",
+                         occurred_at=T0 + timedelta(hours=3), detail={}))
+    await run_at(app, datetime(2026, 12, 4, 10, 0, tzinfo=CN))
+    async with app[SESSIONS]() as s, s.begin():
+        await s.execute(update(Lead).where(Lead.id == lead_id).values(motivation=72.0))
+    await run_at(app, datetime(2026, 12, 7, 10, 0, tzinfo=CN))
+    async with app[ENGINE].connect() as c:
+        stage = (await c.execute(select(Lead.stage).where(Lead.id == lead_id))).scalar_one()
+    assert stage == "mql"  # the journey's stage action, heard by routing like any other MQL
+    assert [m for m, _, _ in await outbox_of(app, lead_id)][:2] == ["oa.template", "wecom.add_msg_template"]
+    assert [s[1:3] for s in await steps_of(app, lead_id)][-2:] == [("action", "done"), ("exit", "exited")]
+    assert (await steps_of(app, lead_id))[-1][3] == "stage:mql"
+
+
+async def test_a_dormant_lead_is_woken_and_its_owner_told_when_it_clicks(client):
+    app = client.server.app
+    async with app[SESSIONS]() as s, s.begin():
+        owner = await add_user(s, username="zhao", role="sales", password_hash="x")
+        owner.wecom_userid = "zhao.wx"
+        owner_id = owner.id
+    lead_id = await make_lead(app)
+    asleep_since = T0 - timedelta(days=40)
+    async with app[SESSIONS]() as s, s.begin():
+        await s.execute(update(Lead).where(Lead.id == lead_id).values(last_activity_at=asleep_since,
+                                                                      owner_user_id=owner_id))
+    assert await sweep_inactive(app[SESSIONS], app[EVENTS], app[CONFIG].journeys, T0) == 1
+    assert await sweep_inactive(app[SESSIONS], app[EVENTS], app[CONFIG].journeys, T0) == 0  # tried already
+    await run_at(app, T0)
+    async with app[SESSIONS]() as s, s.begin():
+        s.add(Touchpoint(lead_id=lead_id, kind="oa_view", scene="menu", channel="wechat_oa",
+                         occurred_at=T0 + timedelta(days=1), detail={}))
+    await run_at(app, datetime(2026, 12, 5, 10, 0, tzinfo=CN))
+    sent = await outbox_of(app, lead_id)
+    assert [(m, p.get("template_id") or p.get("userid")) for m, _, p in sent] == [
+        ("oa.template", "reactivation"), ("wecom.app_text", "zhao.wx")]
+    assert "沉睡线索重新活跃" in sent[1][2]["content"] and f"/console/leads/{lead_id}" in sent[1][2]["content"]
+    assert (await steps_of(app, lead_id))[0][3] == "inactive:40d"
+
+
+async def test_a_batch_message_this_week_counts_against_the_journeys_weekly_cap(app_client):
+    client = await app_client(journeys=[journey("capped", [{"action": "oa_template", "template": "a", "text": "一"}])],
+                              jobs=NO_JOBS, nurture={"weekly_cap": {"oa": 1}, "quiet_hours": ""})
+    app = client.server.app
+    lead_id = await make_lead(app)
+    async with app[SESSIONS]() as s, s.begin():  # an SDR's batch reached the lead on the OA yesterday
+        user = await add_user(s, username="sdr_b", role="sdr", password_hash="x")
+        segment = Segment(name="华东", query={}, created_by_user_id=user.id, created_at=T0)
+        s.add(segment)
+        await s.flush()
+        batch = Batch(segment_id=segment.id, created_by_user_id=user.id, message={"text": "群发"}, created_at=T0)
+        s.add(batch)
+        await s.flush()
+        s.add(BatchRecipient(batch_id=batch.id, lead_id=lead_id, channel="oa", status="oa",
+                             created_at=T0 - timedelta(days=1), updated_at=T0))
+    await publish(app, FormSubmitted(lead_id, "demo", T0))
+    await run_at(app, T0)
+    assert (await steps_of(app, lead_id))[1][2:] == ("skipped", "weekly_cap:oa")
+    assert await outbox_of(app, lead_id) == []

@@ -1,11 +1,14 @@
 """The hostile corpus of segments and batch messages: ``GET|POST /api/segments``, ``POST /api/batches/preview``,
-``POST /api/batches`` and ``GET /api/batches/{batch_id}`` (sdr_console/api/segments.py, batches.py). Every case
-is a 4xx that writes nothing: no segment, batch, recipient or outbox row.
+``GET|POST /api/batches`` and ``GET /api/batches/{batch_id}`` (sdr_console/api/segments.py, batches.py), and the
+console's 群发消息 pages (sdr_console/pages/batches.py, batch_compose.py: HTML, and the corpus is not signed in,
+so no JSON shape). Every case is a 4xx that writes nothing: no segment, batch, recipient or outbox row.
 
 Hooked into tests/bot/web/test_hostile_corpus.py's ``CASES``.
 """
 
 from __future__ import annotations
+
+from dataclasses import replace
 
 from tests.bot.web.hostile_corpus import (
     SERVER_LIMIT,
@@ -55,9 +58,41 @@ def batches_corpus() -> list[Case]:
         route = ("POST", path)
         cases += (body_cases(route, path.encode(), SERVER_LIMIT) + json_cases(route, path.encode(), batch_bodies)
                   + auth_cases(route, path.encode(), dumps(VALID_BATCH)))
-    batch_get = ("GET", "/api/batches/{batch_id}")
+    batch_get, batch_list = ("GET", "/api/batches/{batch_id}"), ("GET", BATCHES)
     gets = (query_cases(segments_get, SEGMENTS.encode(), ("limit", "offset")) + auth_cases(segments_get,
                                                                                           SEGMENTS.encode())
             + path_cases(batch_get, "/api/batches/{}") + query_cases(batch_get, b"/api/batches/1", ("after", "limit"))
-            + auth_cases(batch_get, b"/api/batches/1"))
-    return cases + gets + heads(gets)
+            + auth_cases(batch_get, b"/api/batches/1")
+            + query_cases(batch_list, BATCHES.encode(), ("limit", "before")) + auth_cases(batch_list, BATCHES.encode()))
+    return cases + gets + heads(gets) + console_cases()
+
+
+def console_cases() -> list[Case]:
+    """The pages: signed out, a GET is the sign-in redirect and an htmx request a 401; every POST lacks the CSRF
+    token (a 403 page)."""
+    form = b"application/x-www-form-urlencoded"
+    pages: list[Case] = []
+    for route, target in ((("GET", "/console/batches"), b"/console/batches"),
+                          (("GET", "/console/batches/new"), b"/console/batches/new"),
+                          (("GET", "/console/batches/{batch_id}"), b"/console/batches/1")):
+        pages += [Case(route, "htmx without a session", target, auth="none", headers=((b"HX-Request", b"true"),)),
+                  Case(route, "forged session cookie", target, auth="none",
+                       headers=((b"HX-Request", b"true"), (b"Cookie", b"lr_console=\xff" + b"a" * 500))),
+                  Case(route, "signed out, junk query", target + b"?before=%00&after=%FF", auth="none",
+                       expect="ok")]
+    batch_page = ("GET", "/console/batches/{batch_id}")
+    pages += [Case(batch_page, f"batch id {name}", b"/console/batches/" + value, auth="none")
+              for name, value in {"NUL": b"%00", "invalid utf-8": b"%FF"}.items()]
+    post = ("POST", "/console/batches/new")
+    valid = b"segment_id=1&text=hi&channels=wecom&action=send"
+    pages += [Case(post, "no token", b"/console/batches/new", valid, form, auth="none"),
+              Case(post, "forged token", b"/console/batches/new", valid + b"&csrf_token=AAAA", form, auth="none"),
+              Case(post, "invalid utf-8 body", b"/console/batches/new", b"text=\xff\xfe&csrf_token=\xff", form,
+                   auth="none"),
+              Case(post, "JSON body", b"/console/batches/new", dumps({"segment_id": 1, "text": "hi"}), auth="none"),
+              Case(post, "huge body", b"/console/batches/new", b"text=" + b"x" * (SERVER_LIMIT + 1), form,
+                   auth="none"),
+              Case(post, "forged CSRF header", b"/console/batches/new", valid, form, auth="none",
+                   headers=((b"X-CSRF-Token", b"\xfforged"),))]
+    pages = [replace(c, shape=False) for c in pages]
+    return pages + heads([c for c in pages if c.route[0] == "GET"])

@@ -14,8 +14,8 @@ def test_fields_are_filled_per_customer_and_fall_back_in_a_wecom_task() -> None:
     template = "{name}您好，{company}的方案已更新。{sender}"
     values = {"name": "王伟", "company": "星云科技", "sender": "李娜"}
     assert render(template, values) == "王伟您好，星云科技的方案已更新。李娜"
-    assert render(template, values, per_customer=False) == "您您好，贵公司的方案已更新。李娜"
-    assert render(template, {}) == "您您好，贵公司的方案已更新。您的顾问"
+    assert render(template, values, per_customer=False) == "客户您好，贵公司的方案已更新。李娜"
+    assert render(template, {}) == "客户您好，贵公司的方案已更新。您的顾问"
 
 
 def test_unknown_fields_are_named_and_refused() -> None:
