@@ -24,12 +24,12 @@ from leads.events import DomainEvents, StageChanged
 from leads.journeys.definition import Journey
 from leads.journeys.plan import Plan, Record, plan_run
 from leads.journeys.policy import SendPolicy
-from leads.lifecycle import SYSTEM, transition
+from leads.lifecycle import SYSTEM, allowed, transition
 from storage.models import utcnow
 from storage.repos.events import EventTx
 from storage.repos.journey_effects import add_tasks, queue_messages
 from storage.repos.journey_enrolments import Claimed, claim_due, postpone, save_runs
-from storage.repos.journey_facts import LeadFacts, lead_facts, recent_sends
+from storage.repos.journey_facts import lead_facts, recent_sends
 from storage.repos.quadrant_actions import tag, untag
 from storage.repos.stages import change_stages
 
@@ -125,6 +125,7 @@ class JourneyRunner:
         tags_add: list[tuple[int, str, datetime]] = []
         tags_remove: list[tuple[int, str]] = []
         moves: list[StageChanged] = []
+        stages: dict[int, str] = {}  # a lead's stage after this batch's earlier moves (two journeys may move it)
         for c in claimed:
             e, journey, lead = c.enrolled, self._by_id.get(c.journey_id), facts.get(c.enrolled.lead_id)
             plan = plan_run(journey, e, lead.view if lead else None, now, self.policy, sends[e.lead_id])
@@ -147,7 +148,13 @@ class JourneyRunner:
                     (tags_add.append((e.lead_id, eff.tag[1], now)) if eff.tag[0] == "add"
                      else tags_remove.append((e.lead_id, eff.tag[1])))
                 elif eff.stage is not None:
-                    moves.append(self._move(e.lead_id, lead, journey, eff.stage, now))
+                    before = stages.get(e.lead_id, lead.view.stage)
+                    if before == eff.stage or not allowed(before, eff.stage, SYSTEM):
+                        records[i] = replace(r, outcome="skipped", action=None,
+                                             reason="stage_unchanged" if before == eff.stage else "stage_not_allowed")
+                        continue
+                    moves.append(self._move(e.lead_id, before, journey, eff.stage, now))
+                    stages[e.lead_id] = eff.stage
             runs.append((c, replace(plan, records=tuple(records))))
         ids = await queue_messages(session, messages, sandbox=self.sandbox, now=now)
         outbox_ids = {keys[key]: row_id for key, row_id in ids.items()}
@@ -159,6 +166,6 @@ class JourneyRunner:
         await change_stages(tx, moves)
 
     @staticmethod
-    def _move(lead_id: int, lead: LeadFacts, journey: Journey, stage: str, now: datetime) -> StageChanged:
-        move = transition(lead.view.stage, stage, SYSTEM, f"培育旅程「{journey.name}」", f"journey:{journey.id}")
+    def _move(lead_id: int, from_stage: str, journey: Journey, stage: str, now: datetime) -> StageChanged:
+        move = transition(from_stage, stage, SYSTEM, f"培育旅程「{journey.name}」", f"journey:{journey.id}")
         return StageChanged.of(lead_id, move, now)

@@ -348,3 +348,16 @@ async def test_a_batch_message_this_week_counts_against_the_journeys_weekly_cap(
     await run_at(app, T0)
     assert (await steps_of(app, lead_id))[1][2:] == ("skipped", "weekly_cap:oa")
     assert await outbox_of(app, lead_id) == []
+
+
+async def test_two_journeys_moving_one_lead_in_one_batch_move_it_once(app_client):
+    to_mql = [{"action": "stage", "stage": "mql"}]
+    client = await app_client(journeys=[journey("one", to_mql), journey("two", to_mql)], jobs=NO_JOBS)
+    app = client.server.app
+    lead_id = await make_lead(app)
+    await publish(app, FormSubmitted(lead_id, "demo", T0))
+    assert await run_at(app, T0) == 2
+    outcomes = {s[0]: s[2:] for s in await steps_of(app, lead_id) if s[1] == "action"}
+    assert sorted(outcomes.values()) == [("done", "ok"), ("skipped", "stage_unchanged")]
+    async with app[ENGINE].connect() as c:
+        assert (await c.execute(select(Lead.stage).where(Lead.id == lead_id))).scalar_one() == "mql"
