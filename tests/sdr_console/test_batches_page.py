@@ -27,7 +27,7 @@ from tests.sdr_console.console_support import (
     user_with_token,
 )
 from tests.sdr_console.test_batches_api import BATCHES, CONFIG_SECTIONS, seed, segment
-from tests.support.browser import desktop_browser, screenshots
+from tests.support.browser import desktop_browser, screenshots, signed_in_page
 
 NEW = "/console/batches/new"
 SEEDED_BATCHES = 3  # tests/sdr_console/test_batches_api.py seed: three past sends
@@ -169,15 +169,7 @@ async def test_an_sdr_previews_and_sends_in_a_browser(app_client, backend, playw
     base = str(client.make_url("")).rstrip("/")
     shots = screenshots(backend)
     async with desktop_browser(playwright_api) as context:
-        page = await context.new_page()
-        errors: list[str] = []
-        page.on("console", lambda msg: errors.append(msg.text)
-                if msg.type == "error" and not msg.text.startswith("Failed to load resource") else None)
-        await page.goto(f"{base}/console/login")
-        await page.fill("#username", "chenjing")
-        await page.fill("#password", PASSWORD)
-        await page.click("button[type=submit]")
-        await page.wait_for_selector("#stages")
+        page, errors = await signed_in_page(context, base, "chenjing", PASSWORD)
         await page.click("nav a:has-text('群发消息')")
         await page.wait_for_selector("#batches")
         await page.click("#batch-new")

@@ -14,7 +14,7 @@ from sqlalchemy import select
 from bot.keys import ENGINE, SESSIONS
 from storage.models import Handoff, Lead, LeadTask, OutboxMessage, utcnow
 from tests.sdr_console.console_support import PASSWORD, make_handoff, make_lead, make_user, seed_leads
-from tests.support.browser import desktop_browser, screenshots
+from tests.support.browser import desktop_browser, screenshots, signed_in_page
 
 
 async def seed(client, user_id: int) -> tuple[int, int, int]:
@@ -44,15 +44,7 @@ async def test_an_sdr_answers_the_queue_in_a_browser(app_client, backend, playwr
     base = str(client.make_url("")).rstrip("/")
     shots = screenshots(backend)
     async with desktop_browser(playwright_api, viewport={"width": 1280, "height": 900}) as context:
-        page = await context.new_page()
-        errors: list[str] = []
-        page.on("console", lambda msg: errors.append(msg.text)
-                if msg.type == "error" and not msg.text.startswith("Failed to load resource") else None)
-        await page.goto(f"{base}/console/login")
-        await page.fill("#username", "chenjing")
-        await page.fill("#password", PASSWORD)
-        await page.click("button[type=submit]")
-        await page.wait_for_selector("#stages")
+        page, errors = await signed_in_page(context, base, "chenjing", PASSWORD)
         assert await page.inner_text("#stat-handoffs") == "3" and await page.inner_text("#stat-tasks") == "2"
         assert "电话回访：确认部署方式" in await page.inner_text("#my-tasks")
         await page.screenshot(path=str(shots / "start.png"), full_page=True)

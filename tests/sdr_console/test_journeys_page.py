@@ -21,7 +21,7 @@ from bot.keys import ENGINE, SESSIONS
 from storage.models import JourneyEnrolment, Lead, utcnow
 from storage.repos.teams import add_team, set_member
 from tests.sdr_console.console_support import PASSWORD, audit_rows, make_user, sign_in
-from tests.support.browser import desktop_browser, screenshots
+from tests.support.browser import desktop_browser, screenshots, signed_in_page
 
 EXAMPLE = tomllib.loads((Path(__file__).resolve().parents[2] / "deploy/journeys.example.toml").read_text("utf-8"))
 NO_JOBS = {"enabled": ["inbox_sweep"]}  # nothing runs the journeys meanwhile: the counts stay as seeded
@@ -146,15 +146,7 @@ async def test_an_sdr_follows_a_step_to_its_leads_in_a_browser(app_client, backe
     base = str(client.make_url("")).rstrip("/")
     shots = screenshots(backend)
     async with desktop_browser(playwright_api) as context:
-        page = await context.new_page()
-        errors: list[str] = []
-        page.on("console", lambda msg: errors.append(msg.text)
-                if msg.type == "error" and not msg.text.startswith("Failed to load resource") else None)
-        await page.goto(f"{base}/console/login")
-        await page.fill("#username", "chenjing")
-        await page.fill("#password", PASSWORD)
-        await page.click("button[type=submit]")
-        await page.wait_for_selector("#stages")
+        page, errors = await signed_in_page(context, base, "chenjing", PASSWORD)
         await page.click("nav a:has-text('培育旅程')")
         await page.wait_for_selector("#journey-welcome")
         indent = await page.eval_on_selector('#journey-welcome [data-position="2.no.0"]',

@@ -17,7 +17,7 @@ from bot.keys import ENGINE, SESSIONS
 from storage.models import Lead, LeadTask, utcnow
 from storage.repos.teams import add_team, set_member
 from tests.sdr_console.console_support import PASSWORD, audit_rows, make_user, sign_in
-from tests.support.browser import desktop_browser, screenshots
+from tests.support.browser import desktop_browser, screenshots, signed_in_page
 
 
 async def lead(client, name: str, owner: int | None, company: str = "") -> int:
@@ -122,15 +122,7 @@ async def test_a_salesperson_completes_an_overdue_task_in_a_browser(app_client, 
     await tasks(client, (ids["own"], "补充开票信息", -3, ids["sales"]))
     base = str(client.make_url("")).rstrip("/")
     async with desktop_browser(playwright_api) as context:
-        page = await context.new_page()
-        errors: list[str] = []
-        page.on("console", lambda msg: errors.append(msg.text)
-                if msg.type == "error" and not msg.text.startswith("Failed to load resource") else None)
-        await page.goto(f"{base}/console/login")
-        await page.fill("#username", "wanglei")
-        await page.fill("#password", PASSWORD)
-        await page.click("button[type=submit]")
-        await page.wait_for_selector("#stages")
+        page, errors = await signed_in_page(context, base, "wanglei", PASSWORD)
         await page.click("nav a:has-text('我的任务')")
         await page.wait_for_selector("#group-overdue")
         assert await page.inner_text("#count-overdue") == "3"

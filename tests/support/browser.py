@@ -71,3 +71,18 @@ def screenshots(backend: Any) -> Path:
     shots = root / "console" / backend.name
     shots.mkdir(parents=True, exist_ok=True)
     return shots
+
+
+async def signed_in_page(context: Any, base: str, username: str, password: str) -> tuple[Any, list[str]]:
+    """A new page of ``context`` signed in to the console as ``username`` (on the start page), and the list that
+    collects the page's console errors (failed resource loads aside) for the test to check at the end."""
+    page = await context.new_page()
+    errors: list[str] = []
+    page.on("console", lambda msg: errors.append(msg.text)
+            if msg.type == "error" and not msg.text.startswith("Failed to load resource") else None)
+    await page.goto(f"{base}/console/login")
+    await page.fill("#username", username)
+    await page.fill("#password", password)
+    await page.click("button[type=submit]")
+    await page.wait_for_selector("#stages")
+    return page, errors
