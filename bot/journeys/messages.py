@@ -37,7 +37,7 @@ def step_key(enrolment_id: int, seq: int) -> str:
 
 def personalise(text: str, facts: LeadFacts) -> str:
     company = facts.view.profile.get("company", "")
-    return text.replace("{name}", facts.name or "您").replace("{company}", company)
+    return text.replace("{name}", facts.name or "客户").replace("{company}", company or "贵公司")
 
 
 def effect_of(record: Record, journey: Journey, enrolment_id: int, lead_id: int, facts: LeadFacts, *,
