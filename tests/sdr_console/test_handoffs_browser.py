@@ -7,7 +7,8 @@ product, Chinese text in the Bootstrap layout).
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, time, timedelta
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 
@@ -15,6 +16,16 @@ from bot.keys import ENGINE, SESSIONS
 from storage.models import Handoff, Lead, LeadTask, OutboxMessage, utcnow
 from tests.sdr_console.console_support import PASSWORD, make_handoff, make_lead, make_user, seed_leads
 from tests.support.browser import desktop_browser, screenshots, signed_in_page
+
+BEIJING = ZoneInfo("Asia/Shanghai")
+
+
+def later_today(now: datetime) -> datetime:
+    """Half an hour on, or the last minute of the day in Beijing when that is sooner: "due today" whenever the
+    test runs (at 23:45 Beijing time, half an hour on is tomorrow)."""
+    local = now.astimezone(BEIJING)
+    end = datetime.combine(local.date(), time(23, 59), tzinfo=BEIJING)
+    return min(now + timedelta(minutes=30), max(end, now))
 
 
 async def seed(client, user_id: int) -> tuple[int, int, int]:
@@ -28,7 +39,7 @@ async def seed(client, user_id: int) -> tuple[int, int, int]:
         session.add_all([
             LeadTask(lead_id=inside_lead, title="电话回访：确认部署方式", due_at=now - timedelta(hours=20),
                      assignee_user_id=user_id),
-            LeadTask(lead_id=outside_lead, title="发送报价单", due_at=now + timedelta(minutes=30),
+            LeadTask(lead_id=outside_lead, title="发送报价单", due_at=later_today(now),
                      assignee_user_id=user_id)])
     inside = await make_handoff(client, inside_lead, "你们支持私有化部署吗？大概多久能上线？", last_oa_hours_ago=5)
     outside = await make_handoff(client, outside_lead, "能开增值税专用发票吗？", last_oa_hours_ago=60)
