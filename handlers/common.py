@@ -11,6 +11,7 @@ from typing import Any
 
 from bot.dispatch.context import HandlerContext, PrepareContext
 from bot.errors import WeChatAPIError
+from bot.ingress.events import InboundEvent
 from bot.logs.redact import short_id
 from leads.identity import OA_OPENID, UNIONID, WECOM_EXTERNAL, IdentityKey
 from leads.sources import Source, resolve_source
@@ -24,7 +25,11 @@ _LOOKUP_ERRORS = (WeChatAPIError, OSError, TimeoutError)
 
 
 def oa_identity(ctx: HandlerContext) -> IdentityKey:
-    return IdentityKey(OA_OPENID, ctx.event.app_id, ctx.event.from_user)
+    return oa_key(ctx.event)
+
+
+def oa_key(event: InboundEvent) -> IdentityKey:
+    return IdentityKey(OA_OPENID, event.app_id, event.from_user)
 
 
 def unionid_identity(unionid: str | None) -> list[IdentityKey]:

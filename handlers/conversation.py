@@ -6,7 +6,8 @@ the same events record what it meant after the answer, in the event's transactio
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime
 
 from wechatpy.replies import ArticlesReply
 
@@ -16,14 +17,15 @@ from bot.crypto.keyring import Purpose
 from bot.dispatch import filters as F
 from bot.dispatch.context import HandlerContext, ReplyContext, Services
 from bot.dispatch.router import Router
-from bot.ingress.events import OA
+from bot.ingress.events import OA, InboundEvent
 from handlers import oa
-from handlers.common import OA_CHANNEL, oa_identity, source_for
+from handlers.common import OA_CHANNEL
+from leads.activity import Activity, HandOff, Touch
 from leads.content import ContentItem
 from leads.intents import matches_any
-from leads.sources import oa_scene_code
+from leads.sources import Source, oa_scene_code
+from storage.repos.activity_batch import record_activity
 from storage.repos.erasure import erase_lead
-from storage.repos.handoffs import open_handoff
 
 router = Router("conversation")
 UNSUBSCRIBE, RESUBSCRIBE, DELETE = "unsubscribe", "resubscribe", "delete"
@@ -104,13 +106,31 @@ async def menu_click(ctx: ReplyContext) -> str | None:
     return None
 
 
-@router.on(F.source(OA), F.msg_type("text"))
-async def on_text(ctx: HandlerContext) -> None:
-    text = ctx.event.get("Content") or ""
-    meaning = understand(ctx.services, text)
+def _text_activity(ev: InboundEvent, services: Services, at: datetime, meaning: Understanding) -> Activity:
+    """The message's touch, the intent's score event, or (neither consent words nor an intent) a question for
+    an SDR."""
     detail = {"intent": meaning.intent.name if meaning.intent else None, "consent": meaning.consent}
-    lead = await oa.record_message(ctx, detail)
-    at, src = ctx.occurred_at, source_for(ctx, None, channel=OA_CHANNEL, scene="conversation")
+    intent = meaning.intent
+    scored = (Touch(intent.score_event, oa.CONVERSATION, {"intent": intent.name}),) \
+        if intent is not None and intent.score_event else ()  # a score event is a touchpoint of that kind
+    activity = oa.describe_message(ev, services, at, detail, *scored)
+    if intent is None and meaning.consent is None:
+        activity = replace(activity, handoff=HandOff("no_intent", (ev.get("Content") or "")[:2000]))
+    return activity
+
+
+def describe_text(ev: InboundEvent, services: Services, at: datetime) -> Activity | None:
+    """Text leaves touches (and perhaps a question for an SDR); consent words do more."""
+    meaning = understand(services, ev.get("Content") or "")
+    return None if meaning.consent is not None else _text_activity(ev, services, at, meaning)
+
+
+@router.on(F.source(OA), F.msg_type("text"), describe=describe_text)
+async def on_text(ctx: HandlerContext) -> None:
+    meaning = understand(ctx.services, ctx.event.get("Content") or "")
+    lead = await record_activity(ctx.leads, _text_activity(ctx.event, ctx.services, ctx.occurred_at, meaning),
+                                 ctx.inbox_id)
+    at, src = ctx.occurred_at, oa.CONVERSATION
     if meaning.consent == DELETE:
         await ctx.leads.add_touchpoint(lead, kind="data_erasure_request", source=src, occurred_at=at,
                                        inbox_id=ctx.inbox_id)
@@ -120,22 +140,17 @@ async def on_text(ctx: HandlerContext) -> None:
         await ctx.leads.set_consent(lead, "granted" if granted else "revoked", at)
         await ctx.leads.add_touchpoint(lead, kind="consent_granted" if granted else "consent_revoked", source=src,
                                        occurred_at=at, inbox_id=ctx.inbox_id, detail={"via": "keyword"})
-    elif meaning.intent is not None:
-        if meaning.intent.score_event:  # a score event is a touchpoint of that kind
-            await ctx.leads.add_touchpoint(lead, kind=meaning.intent.score_event, source=src, occurred_at=at,
-                                           inbox_id=ctx.inbox_id, detail={"intent": meaning.intent.name})
-    else:
-        await open_handoff(ctx.session, lead_id=lead.id, inbox_id=ctx.inbox_id, reason="no_intent",
-                           message=text[:2000], at=at)
 
 
-@router.on(F.source(OA), F.event("click"))
+def describe_click(ev: InboundEvent, services: Services, at: datetime) -> Activity:
+    """A menu click, plus the score event of the intent its key names."""
+    kind, _, name = (ev.get("EventKey") or "").partition(":")
+    intent = _intent_named(services, name) if kind == "intent" else None
+    scored = (Touch(intent.score_event, Source(OA_CHANNEL, "menu"), {"intent": intent.name, "via": "menu"}),) \
+        if intent is not None and intent.score_event else ()
+    return oa.describe_event(ev, services, at, *scored)
+
+
+@router.on(F.source(OA), F.event("click"), describe=describe_click)
 async def on_click(ctx: HandlerContext) -> None:
-    await oa.other_event(ctx)
-    kind, _, name = (ctx.event.get("EventKey") or "").partition(":")
-    intent = _intent_named(ctx.services, name) if kind == "intent" else None
-    if intent is not None and intent.score_event:
-        lead = await ctx.leads.resolve([oa_identity(ctx)], now=ctx.occurred_at, inbox_id=ctx.inbox_id)
-        await ctx.leads.add_touchpoint(lead, kind=intent.score_event, occurred_at=ctx.occurred_at,
-                                       inbox_id=ctx.inbox_id, detail={"intent": intent.name, "via": "menu"},
-                                       source=source_for(ctx, None, channel=OA_CHANNEL, scene="menu"))
+    await record_activity(ctx.leads, describe_click(ctx.event, ctx.services, ctx.occurred_at), ctx.inbox_id)

@@ -233,6 +233,11 @@ class ScoreModel:
         return total(c.points for c in self.ability_contributions(profile))
 
     # -- both -------------------------------------------------------------------------------------------
+    def standing(self, profile: Mapping[str, Any], state: MotivationState, at: datetime) -> tuple[float, float, str]:
+        """Ability, motivation at ``at`` and the quadrant they put the lead in: what a lead's score row stores."""
+        ability, motivation = self.ability(profile), self.motivation(state, at)
+        return ability, motivation, self.rules.quadrant(ability, motivation)
+
     def scorecard(self, profile: Mapping[str, Any], state: MotivationState, at: datetime) -> Scorecard:
         """Totals and every contribution, exact at ``at``; each total is the sum of its contributions (rounded
         by leads/scoring_decay.py: total)."""

@@ -88,7 +88,9 @@ class Lead(Base):
     owner_user_id: Mapped[int | None] = mapped_column(BigId, ForeignKey("users.id"), index=True)
     # A copy of the lead's stored scores (lead_scores), kept by a database trigger on every write to lead_scores
     # (migration 0009): the console list filters and sorts by them beside stage and last activity, which an
-    # index can serve only when they are on the same row. Read-only here: lead_scores is the record.
+    # index can serve only when they are on the same row. lead_scores is the record: only the
+    # batch of plain events (storage/repos/activity_batch.py) writes the copy itself, with the values the trigger
+    # is about to write, so that the trigger leaves the row alone.
     quadrant: Mapped[str | None] = mapped_column(String(20))
     ability: Mapped[float | None] = mapped_column(Float)
     motivation: Mapped[float | None] = mapped_column(Float)

@@ -105,7 +105,7 @@ class InboxConfig:
     sweep_grace_s: float = 3.0
     max_attempts: int = 8
     defer_max_ms: int = 1000
-    process_batch: int = 32
+    process_batch: int = 64
     fast_lane_ms: int = 50
 
 

@@ -66,8 +66,12 @@ class HandlerContext:
 
     @property
     def occurred_at(self) -> datetime:
-        """When the touch happened: the callback's CreateTime, never later than now."""
-        return min(datetime.fromtimestamp(self.event.create_time, UTC), self.now)
+        return occurred_at(self.event, self.now)
+
+
+def occurred_at(event: InboundEvent, now: datetime) -> datetime:
+    """When the touch happened: the callback's CreateTime, never later than now."""
+    return min(datetime.fromtimestamp(event.create_time, UTC), now)
 
 
 @dataclass(frozen=True, slots=True)

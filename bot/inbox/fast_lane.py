@@ -21,7 +21,8 @@ from datetime import datetime
 from sqlalchemy import Select, and_, bindparam, case, or_, select, tuple_
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.inbox.tx import DONE, InboxHandling, due_for_handling
+from bot.inbox.rows import due_for_handling
+from bot.inbox.tx import DONE, InboxHandling
 from bot.ingress.events import OA, WECOM
 from leads.identity import OA_OPENID, WECOM_EXTERNAL
 from leads.lifecycle import stages_intent_can_move

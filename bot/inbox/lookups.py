@@ -46,6 +46,11 @@ class Lookups:
     def running(self) -> int:
         return len(self._running)
 
+    @property
+    def holding(self) -> frozenset[int]:
+        """The rows in their lookups now (pending, unlocked: a claim of the oldest rows leaves them be)."""
+        return frozenset(self._running)
+
     def start(self, inbox_id: int, then: Sequence[int] = ()) -> None:
         """Look up and then handle this row, then the rows ``then`` (its sender's next ones), unless it is in
         hand already or too many are (then the rows wait in the database for the sweep)."""

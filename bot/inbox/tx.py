@@ -19,14 +19,14 @@ then those later events).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 # This module keeps its own SQL instead of calling storage/repos/: it is the callback hot path, and its
 # statements are tuned for the callback benchmark (bench/README.md).
-from sqlalchemy import ColumnElement, and_, func, select, tuple_, update
+from sqlalchemy import Select, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -34,6 +34,8 @@ from bot.config.core import InboxConfig
 from bot.dispatch.context import HandlerContext, PrepareContext, Services
 from bot.dispatch.router import Router
 from bot.inbox.lookups import Lookups
+from bot.inbox.plain import PlainRuns
+from bot.inbox.rows import CLAIM, due_for_handling, first_pending_elsewhere, record_failure
 from bot.ingress.events import InboundEvent, build_event
 from bot.ingress.security import parse_xml
 from storage.models import InboxEvent, utcnow
@@ -46,18 +48,14 @@ DONE, SKIPPED, RETRY, WAIT, FAILED = "done", "skipped", "retry", "wait", "failed
 DEFERRED = "deferred"  # handed to its lookups (bot/inbox/lookups.py), which handle it afterwards
 
 
-def due_for_handling(now: datetime) -> ColumnElement[bool]:
-    """Inbox rows still pending whose retry backoff, if any, has run out."""
-    return and_(_table.c.status == "pending",
-                _table.c.next_attempt_at.is_(None) | (_table.c.next_attempt_at <= now))
-
-
 @dataclass(frozen=True, slots=True)
 class Batch:
     waiting: list[int]  # to be handled one by one
     unstarted: list[int]  # stopped before these; still pending and unlocked once the batch commits
     handled: int = 0  # events handled and committed by the batch
     deferred: tuple[int, ...] = ()  # handed to the lookups (bot/inbox/lookups.py), which handle them
+    together: int = field(default=0, compare=False)  # of ``handled``: plain events recorded together
+    claimed: int = field(default=0, compare=False)  # rows the batch locked
 
 
 class InboxHandling:
@@ -71,6 +69,7 @@ class InboxHandling:
         self._app_ids = app_ids
         self._clock = clock
         self.processed = 0
+        self.together = 0  # of ``processed``: plain events recorded together (bot/inbox/plain.py)
         self.lookups = Lookups(self.prepare, self.one, self._failed, done=DONE, again=(RETRY, WAIT))
 
     async def one(self, inbox_id: int, prepared: Mapping[str, Any] | None = None) -> str:
@@ -87,7 +86,7 @@ class InboxHandling:
                 )).scalar_one_or_none()
                 if row is None:
                     return SKIPPED
-                earlier = await self._first_pending_elsewhere(session, [row])
+                earlier = await first_pending_elsewhere(session, [row])
                 if earlier:  # the same person's earlier event goes first, wherever it is handled ...
                     first = next(iter(earlier.values()))
                     # ... right before this one if it is in its lookups, or soon by whoever holds it.
@@ -115,7 +114,20 @@ class InboxHandling:
         return DONE
 
     async def many(self, inbox_ids: Sequence[int], stop: Callable[[], bool] = lambda: False) -> Batch:
-        """Handle these rows, in order, in one transaction.
+        """Handle these rows, in order, in one transaction (``_batch``)."""
+        return await self._batch(CLAIM.where(_table.c.id.in_(inbox_ids), _table.c.status == "pending"), stop)
+
+    async def oldest(self, limit: int, received_before: datetime, *, skip: Collection[int] = (),
+                     stop: Callable[[], bool] = lambda: False) -> Batch:
+        """Claim and handle the oldest due rows received before then that nobody holds, except ``skip``: how
+        every worker of every process takes its share of a backlog, SKIP LOCKED keeping their shares apart."""
+        stmt = CLAIM.where(due_for_handling(self._clock()), _table.c.received_at <= received_before)
+        if skip:
+            stmt = stmt.where(_table.c.id.not_in(list(skip)))
+        return await self._batch(stmt.limit(limit), stop)
+
+    async def _batch(self, claim: Select[Any], stop: Callable[[], bool]) -> Batch:
+        """Handle the rows ``claim`` locks, in order, in one transaction.
 
         ``stop`` is asked between events: when it says so, what is done commits and the rest is returned
         unstarted. Rows waiting for their sender's earlier event elsewhere are returned to be handled one by
@@ -124,51 +136,65 @@ class InboxHandling:
         later rows of the batch go with them (handled right after them, by bot/inbox/lookups.py).
         """
         deferred: dict[int, list[int]] = {}  # a row handed to its lookups -> its sender's later rows
+        claimed: list[int] = []
         try:
             async with self._sessions() as session, session.begin():
-                rows = (await session.execute(
-                    select(_table.c.id, _table.c.source, _table.c.from_user, _table.c.payload)
-                    .where(_table.c.id.in_(inbox_ids), _table.c.status == "pending")
-                    .order_by(_table.c.id).with_for_update(skip_locked=True)
-                )).all()
-                first_elsewhere = await self._first_pending_elsewhere(session, rows)
+                rows = (await session.execute(claim)).all()
+                claimed = [r.id for r in rows]
+                first_elsewhere = await first_pending_elsewhere(session, rows)
                 # Rows whose sender has an earlier pending row elsewhere: to follow it (if it is in its lookups,
                 # once this batch has committed) or to be handled one by one.
                 after = {r.id: first_elsewhere[(r.source, r.from_user)] for r in rows
                          if first_elsewhere.get((r.source, r.from_user), r.id) < r.id}
                 waiting = list(after)
                 ready = [r for r in rows if r.id not in after]
+                events = {r.id: self._rebuild(r.source, r.payload) for r in ready}
+                plain = PlainRuns(session, ready, events, self._router, self._services, self._clock)
                 done: list[Any] = []
                 unstarted: list[int] = []
                 blocked: dict[tuple[str, str], int] = {}  # sender -> its deferred row: later rows follow it
-                for i, row in enumerate(ready):
-                    if done and stop():
-                        unstarted = [r.id for r in ready[i:]]
-                        break
+
+                async def handle(row: Any) -> None:
                     sender = (row.source, row.from_user)
                     if sender in blocked:
                         deferred[blocked[sender]].append(row.id)
-                        continue
-                    if not await self._handle(session, row, None):
+                    elif not await self._handle(session, row, None, events[row.id]):
                         deferred[row.id], blocked[sender] = [], row.id
-                        continue
-                    # Each event reads the database afresh, as it would in a transaction of its own.
-                    await session.flush()
-                    session.expunge_all()
-                    done.append(row)
+                    else:
+                        # Each event reads the database afresh, as it would in a transaction of its own.
+                        await session.flush()
+                        session.expunge_all()
+                        done.append(row)
+
+                async def record_run() -> None:
+                    recorded, declined = await plain.record()
+                    done.extend(recorded)
+                    for row in declined:
+                        await handle(row)
+
+                for i, row in enumerate(ready):
+                    if (done or plain.open) and stop():
+                        unstarted = [r.id for r in ready[i:]]
+                        break
+                    if (row.source, row.from_user) in blocked or not plain.take(row):
+                        await record_run()
+                        await handle(row)
+                await record_run()
                 if done:
                     await session.execute(update(_table).where(_table.c.id.in_([r.id for r in done])).values(
                         status="done", attempts=_table.c.attempts + 1, processed_at=self._clock(), last_error=None))
         except Exception as exc:  # noqa: BLE001 - nothing of the batch was kept; each event is retried alone
             log.info("a batch of %d inbox rows rolled back (%s: %s); handling them one by one",
-                     len(inbox_ids), type(exc).__name__, exc)
-            return Batch(waiting=list(inbox_ids), unstarted=[])
+                     len(claimed), type(exc).__name__, exc)
+            return Batch(waiting=claimed, unstarted=[], claimed=len(claimed))
         for inbox_id, later in deferred.items():  # committed: the rows are unlocked for the lookups' transactions
             self.lookups.start(inbox_id, later)
         following = [i for i in waiting if i in after and self.lookups.follow(after[i], i)]
         waiting = [i for i in waiting if i not in following]
         self.processed += len(done)
-        return Batch(waiting=waiting, unstarted=unstarted, handled=len(done),
+        self.together += plain.recorded
+        return Batch(waiting=waiting, unstarted=unstarted, handled=len(done), together=plain.recorded,
+                     claimed=len(claimed),
                      deferred=(*following, *(i for first, later in deferred.items() for i in (first, *later))))
 
     async def prepare(self, inbox_id: int) -> Mapping[str, Any] | None:
@@ -182,9 +208,10 @@ class InboxHandling:
         handler = self._router.match_prepare(event)
         return {} if handler is None else await handler(PrepareContext(event=event, services=self._services))
 
-    async def _handle(self, session: AsyncSession, row: Any, prepared: Mapping[str, Any] | None) -> bool:
+    async def _handle(self, session: AsyncSession, row: Any, prepared: Mapping[str, Any] | None,
+                      event: InboundEvent | None = None) -> bool:
         """Run the row's handler; False, doing nothing, when it needs lookups and ``prepared`` is None."""
-        event = self._rebuild(row.source, row.payload)
+        event = event or self._rebuild(row.source, row.payload)
         if prepared is None and self._router.match_prepare(event) is not None:
             return False
         leads = LeadRepository(session, self._services.scoring, self._clock, events=self._services.events)
@@ -198,36 +225,9 @@ class InboxHandling:
     async def _failed(self, inbox_id: int, exc: BaseException) -> None:
         await self._record_failure(inbox_id, exc, retry_in=None)
 
-    @staticmethod
-    async def _first_pending_elsewhere(session: AsyncSession, rows: Sequence[Any]) -> dict[tuple[str, str], int]:
-        """Per sender of these rows: the first pending inbox row before the last of them that is not one of them.
-
-        Bounded by the last row's id: handled roughly in arrival order, what is pending before a batch is only
-        what other workers hold right now, however long the backlog behind it.
-        """
-        if not rows:
-            return {}
-        found = await session.execute(
-            select(_table.c.source, _table.c.from_user, func.min(_table.c.id))
-            .where(_table.c.status == "pending", _table.c.id < max(r.id for r in rows),
-                   tuple_(_table.c.source, _table.c.from_user).in_({(r.source, r.from_user) for r in rows}),
-                   _table.c.id.not_in([r.id for r in rows]))
-            .group_by(_table.c.source, _table.c.from_user))
-        return {(source, from_user): first for source, from_user, first in found.all()}
-
     def _rebuild(self, source: str, payload: str) -> InboundEvent:
         return build_event(source, self._app_ids[source], parse_xml(payload.encode("utf-8")))
 
     async def _record_failure(self, inbox_id: int, exc: BaseException, retry_in: float | None) -> None:
-        async with self._engine.begin() as conn:
-            attempts = (await conn.execute(
-                select(_table.c.attempts).where(_table.c.id == inbox_id))).scalar_one() + 1
-            delay = retry_in if retry_in is not None else min(2 ** attempts, 600)
-            give_up = attempts >= self._cfg.max_attempts
-            await conn.execute(update(_table).where(_table.c.id == inbox_id, _table.c.status == "pending").values(
-                attempts=attempts, last_error=f"{type(exc).__name__}: {exc}"[:2000],
-                status="failed" if give_up else "pending",
-                next_attempt_at=self._clock() + timedelta(seconds=delay),
-            ))
-        if give_up:
-            log.error("inbox row %s failed %d times; left as failed for an operator", inbox_id, attempts)
+        await record_failure(self._engine, inbox_id, exc, retry_in=retry_in, max_attempts=self._cfg.max_attempts,
+                             now=self._clock())

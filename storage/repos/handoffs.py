@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -16,6 +17,7 @@ from storage.models import Handoff, Identity, Lead, OutboxMessage, User
 
 # The queue's tabs: "mine" is the open questions the caller claimed.
 STATUSES = ("open", "closed")
+_handoffs = Handoff.__table__
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,9 +33,14 @@ class HandoffView:
 
 async def open_handoff(session: AsyncSession, *, lead_id: int, inbox_id: int | None, reason: str, message: str,
                        at: datetime) -> None:
+    await open_handoffs(session, [{"lead_id": lead_id, "inbox_id": inbox_id, "reason": reason, "message": message,
+                                   "created_at": at}])
+
+
+async def open_handoffs(session: AsyncSession, rows: list[dict[str, Any]]) -> None:
+    """Open questions (lead_id, inbox_id, reason, message, created_at), once per inbox row and reason."""
     insert = postgresql.insert if session.bind.dialect.name == "postgresql" else sqlite.insert
-    await session.execute(insert(Handoff).values(lead_id=lead_id, inbox_id=inbox_id, reason=reason, message=message,
-                                                 status="open", created_at=at).on_conflict_do_nothing())
+    await session.execute(insert(_handoffs).on_conflict_do_nothing(), [{**row, "status": "open"} for row in rows])
 
 
 def _scoped(stmt: Select, owner_ids: list[int] | None, status: str | None, claimed_by: int | None) -> Select:

@@ -11,11 +11,12 @@ from sqlalchemy import or_, select, tuple_, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from leads.events import DomainEvent, DomainEvents, FormSubmitted, TouchpointSeen
+from leads.events import DomainEvents
 from leads.identity import PHONE, IdentityKey, KnownLead, ResolutionPlan, plan_resolution
 from leads.lead_filters import LeadFilter, classify_query
 from leads.scoring import ScoreEvent, ScoreModel
 from leads.sources import Source
+from leads.touch_events import touchpoint_events
 from storage.models import (
     Identity,
     Lead,
@@ -166,16 +167,8 @@ class LeadRepository:
 
     async def _publish_touchpoint(self, lead_id: int, kind: str, at: datetime, detail: dict[str, Any] | None
                                   ) -> None:
-        """Journeys that start from a touchpoint or a form hear of it (nothing is built while none listens)."""
         tx = self.scorer.tx if self.scorer is not None else None
-        if tx is None:
-            return
-        heard: list[DomainEvent] = []
-        if tx.events.subscribers(TouchpointSeen):
-            heard.append(TouchpointSeen(lead_id, kind, at))
-        if kind == "form_submit" and tx.events.subscribers(FormSubmitted):
-            heard.append(FormSubmitted(lead_id, str((detail or {}).get("form", "")), at))
-        if heard:
+        if tx is not None and (heard := touchpoint_events(tx.events, lead_id, kind, at, detail)):
             await tx.publish(heard)
 
     async def note_oa_interaction(self, lead: Lead, at: datetime) -> None:

@@ -15,9 +15,10 @@ from datetime import datetime
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from leads.events import DomainEvents, QuadrantEntered, ScoreCrossed, StageChanged
+from leads.events import DomainEvents, StageChanged
 from leads.lifecycle import MERGED, consent_transition
 from leads.scoring import MotivationState, ScoreEvent, ScoreModel
+from leads.touch_events import score_events
 from storage.models import Lead, LeadScore, Touchpoint, utcnow
 from storage.repos.events import EventTx
 from storage.repos.quadrant_actions import standard_events
@@ -83,9 +84,7 @@ class LeadScorer:
     async def _save(self, lead: Lead, row: LeadScore | None, state: MotivationState,
                     touchpoint_id: int | None) -> None:
         now = self.clock()
-        ability = self.model.ability(lead.profile or {})
-        motivation = self.model.motivation(state, now)
-        quadrant = self.model.rules.quadrant(ability, motivation)
+        ability, motivation, quadrant = self.model.standing(lead.profile or {}, state, now)
         old_quadrant = row.quadrant if row is not None else None
         old_motivation = row.motivation if row is not None else 0.0
         values = {"ability": ability, "motivation": motivation, "quadrant": quadrant,
@@ -96,10 +95,10 @@ class LeadScorer:
             for key, value in values.items():
                 setattr(row, key, value)
         await self.session.flush()
-        if quadrant != old_quadrant:
-            await self.tx.publish([QuadrantEntered(lead.id, old_quadrant, quadrant, lead.stage, now, touchpoint_id)])
-        if motivation != old_motivation and self.tx.events.subscribers(ScoreCrossed):
-            await self.tx.publish([ScoreCrossed(lead.id, float(old_motivation or 0.0), motivation, now)])
+        heard = score_events(self.tx.events, lead.id, lead.stage, old_quadrant, quadrant, old_motivation,
+                             motivation, now, touchpoint_id)
+        if heard:
+            await self.tx.publish(heard)
 
 
 async def current_state(session: AsyncSession, model: ScoreModel, lead_id: int,
