@@ -38,6 +38,7 @@ _SWEEP_PAGE = 2_000
 # Under a flood, each wait lets this many events through: recorded together they cost a few milliseconds (one at a
 # time, as before, they cost several times more each, enough to keep the process looking flooded).
 _FLOOD_BATCH = 8
+_PASSED_MAX = 5_000
 _WAKE = 0  # queued by the sweep: a worker waiting on the queue looks at the backlog (inbox ids start at 1)
 
 
@@ -135,15 +136,23 @@ class InboxProcessor:
 
     async def _take_backlog(self) -> None:
         """Claim and handle the oldest due rows, a batch at a time, until there are none this worker can take."""
+        # Rows waiting behind an earlier row of their sender that another worker holds, or that backs off after a
+        # failure: tried once, then passed over for the rest of this pass (the next sweep brings them back), so
+        # that they do not stand in front of the backlog behind them at every claim.
+        passed: set[int] = set()
         while self._backlog and not self._stopping:
             size = self._cfg.process_batch if await self._give_way() else min(_FLOOD_BATCH, self._cfg.process_batch)
             cutoff = self._clock() - timedelta(seconds=0.0 if self._overflowed else self._grace_s)
-            outcome = await self._handling.oldest(size, cutoff, skip=self._handling.lookups.holding,
+            outcome = await self._handling.oldest(size, cutoff, skip=self._handling.lookups.holding | passed,
                                                   stop=self._answers_pile_up)
-            progress = outcome.handled
-            for inbox_id in outcome.waiting:  # behind a sender's row another worker holds right now
-                progress += await self._process_soon(inbox_id)
-            if outcome.claimed < size:
+            progress = outcome.handled  # rows handled or passed over: the next claim reaches further
+            for inbox_id in outcome.waiting:
+                if await self._handling.one(inbox_id) != DONE:
+                    passed.add(inbox_id)
+                progress += 1
+            if len(passed) > _PASSED_MAX:
+                self._backlog = False  # a long queue behind one failing sender: the next sweep starts afresh
+            elif outcome.claimed < size:
                 self._backlog = self._overflowed = False  # caught up: fresh rows are queued again
             elif not progress and self._overflowed:
                 await asyncio.sleep(0.05)  # the rows ahead are in other workers' hands: done in a moment

@@ -7,13 +7,14 @@ import asyncio
 import time
 from collections import defaultdict
 from dataclasses import replace
+from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from bot.inbox.processor import InboxProcessor
 from bot.keys import CONFIG, ENGINE, ROUTER, SERVICES, SESSIONS
-from storage.models import Handoff, Touchpoint
+from storage.models import Handoff, InboxEvent, Touchpoint
 from tests.support.calls import post_texts
 from tests.support.helpers import CORP_ID, OA_APP_ID
 from tests.support.inbox import statuses
@@ -105,3 +106,25 @@ async def test_after_the_queue_overflows_rows_are_worked_off_in_order_without_wa
     for sender in range(3):
         mine = [i for i in touches if ids.index(i) % 3 == sender]
         assert mine == sorted(mine)
+
+
+async def test_a_sender_waiting_behind_a_failed_row_does_not_hold_up_the_backlog_behind_it(app):
+    blocked = [("o_poison", f"第{n}条") for n in range(40)]  # more than a batch, all older than the rest
+    others = [(f"o_fine_{n}", "你好") for n in range(30)]
+    ids = await post_texts(app, blocked + others)
+    engine = app.server.app[ENGINE]
+    async with engine.begin() as conn:  # its first row failed and backs off for an hour
+        await conn.execute(update(InboxEvent).where(InboxEvent.id == ids[0]).values(
+            attempts=1, next_attempt_at=datetime.now(UTC) + timedelta(hours=1)))
+    worker = processor(app, workers=1)
+    worker.start()
+    try:
+        assert await worker.sweep() == len(ids) - 1
+        deadline = time.monotonic() + 20
+        while any(status != "done" for i, (status, _) in (await statuses(engine)).items() if i in ids[len(blocked):]):
+            assert time.monotonic() < deadline, "the rows behind the blocked sender were not reached"
+            await asyncio.sleep(0.05)
+    finally:
+        await worker.stop()
+    final = await statuses(engine)
+    assert all(final[i][0] == "pending" for i in ids[:len(blocked)])  # kept in order behind their first row
